@@ -1,0 +1,210 @@
+"""The ``scoat`` command line: headless access to everything in ``scoat_core``.
+
+Exit codes: 0 success, 1 bad or unusable input (one line on stderr), 2 usage error,
+130 cancelled (Ctrl+C). No traceback reaches the user unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from scoat_core import __version__
+from scoat_core.io.errors import NoUsableSeriesError, ScoatIOError
+from scoat_core.progress import Cancelled, TerminalProgress
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+def _iso_date(text: str) -> date:
+    digits = text.replace("-", "")
+    try:
+        if len(digits) != 8 or not digits.isdigit():
+            raise ValueError(text)
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD or YYYYMMDD): {text}") from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scoat",
+        description="SCOAT Follow-up: COVID-19 lung opacification on serial chest CT "
+        "(research use, not for diagnosis).",
+    )
+    parser.add_argument("--version", action="version", version=f"scoat {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("info", help="list patients, exams and series found in a file or folder")
+    p.add_argument("path", type=Path)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--date", type=_iso_date, help="exam date for volume files that carry none")
+    p.add_argument(
+        "--headers-only", action="store_true", help="do not decode pixels (faster, less checked)"
+    )
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("phantom", help="write a synthetic chest CT patient (DICOM + NIfTI)")
+    p.add_argument("out", type=Path)
+    p.add_argument("--timeline", type=int, metavar="N", help="write N dated exams of one patient")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-dicom", action="store_true", help="write NIfTI only")
+    p.set_defaults(func=cmd_phantom)
+
+    p = sub.add_parser("demo", help="make the demo patient (4 phantom exams) and list it")
+    p.add_argument("--out", type=Path, help="folder for the demo patient (default: a cache folder)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or EXIT_OK)
+    except (Cancelled, KeyboardInterrupt):
+        print("scoat: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+    except ScoatIOError as exc:
+        if args.debug:
+            raise
+        print(f"scoat: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except OSError as exc:
+        if args.debug:
+            raise
+        print(f"scoat: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
+
+
+# -------------------------------------------------------------------------------- info
+def cmd_info(args: argparse.Namespace) -> int:
+    from scoat_core.io.exams import find_exams
+
+    inventory = find_exams(
+        args.path,
+        load=not args.headers_only,
+        study_date=args.date,
+        progress=TerminalProgress("scanning"),
+    )
+    if args.json:
+        print(json.dumps(inventory_json(inventory), indent=2))
+    else:
+        print(format_inventory(inventory))
+    for problem in inventory.problems:
+        print(f"scoat: skipped {problem}", file=sys.stderr)
+    if not inventory.usable_series():
+        raise NoUsableSeriesError(args.path, "no usable CT image series or volume found")
+    return EXIT_OK
+
+
+def inventory_json(inventory) -> dict[str, object]:
+    return {
+        "patients": [
+            {
+                "patient_id": p.patient_id,
+                "patient_name": p.patient_name,
+                "exams": [
+                    {
+                        "study_date": e.study_date.isoformat() if e.study_date else None,
+                        "description": e.description,
+                        "series": [s.to_json() for s in e.series],
+                    }
+                    for e in p.exams
+                ],
+            }
+            for p in inventory.patients
+        ],
+        "series": [s.to_json() for s in inventory.series()],
+        "problems": [{"path": q.path, "message": q.message} for q in inventory.problems],
+    }
+
+
+def format_inventory(inventory) -> str:
+    """A human-readable listing: patients, their exams by date, and each series."""
+    lines: list[str] = []
+    for p in inventory.patients:
+        name = f" ({p.patient_name})" if p.patient_name else ""
+        lines.append(f"Patient {p.patient_id or '?'}{name}: {len(p.exams)} exam(s)")
+        for e in p.exams:
+            when = e.study_date.isoformat() if e.study_date else "no date"
+            lines.append(f"  Exam {when}  {e.description}")
+            for s in e.series:
+                lines.append("    " + _series_line(s))
+                lines += [f"        ! {w}" for w in s.warnings]
+    if not inventory.patients:
+        lines.append("Nothing found.")
+    return "\n".join(lines)
+
+
+def _series_line(s) -> str:
+    mark = "*" if s.selected else ("-" if s.usable else "x")
+    info = s.info
+    shape = "×".join(str(n) for n in s.shape) if s.shape else "?"
+    spacing = "×".join(f"{v:.3g}" for v in s.spacing_mm) + " mm" if s.spacing_mm else ""
+    scanner = " ".join(x for x in (info.manufacturer, info.model) if x)
+    kernel = f"kernel {info.kernel}" if info.kernel else ""
+    hu = "" if s.hu is None else ("HU" if s.hu else "NOT HU")
+    parts = [info.modality, info.series_description, shape, spacing, scanner, kernel, hu]
+    text = f"{mark} " + " | ".join(x for x in parts if x)
+    return text + (f"  (excluded: {s.excluded_reason})" if s.excluded_reason else "")
+
+
+# ----------------------------------------------------------------------------- phantom
+def cmd_phantom(args: argparse.Namespace) -> int:
+    from scoat_core.phantom import make_phantom, make_timeline, write_phantom, write_timeline
+
+    nifti_dicom = {"dicom": not args.no_dicom, "nifti": True}
+    if args.timeline:
+        phantoms = make_timeline(args.timeline, seed=args.seed)
+        write_timeline(phantoms, args.out, **nifti_dicom)
+    else:
+        phantoms = [make_phantom(seed=args.seed)]
+        write_phantom(phantoms[0], args.out, **nifti_dicom)
+    for ph in phantoms:
+        t = ph.truth
+        print(
+            f"{ph.ct.info.study_date}  {ph.ct.summary()}  lesion {t.lesion_ml_total:.1f} mL "
+            f"({t.percent_involved:.1f} % of lung)"
+        )
+    print(f"written to {args.out}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from scoat_core.phantom import make_timeline, write_timeline
+
+    out = args.out or default_demo_dir()
+    if not (out / "truth.json").exists() and not any(out.glob("*/truth.json")):
+        print(f"Writing the demo patient to {out} ...", file=sys.stderr)
+        write_timeline(make_timeline(4, seed=0), out)
+    ns = argparse.Namespace(path=out, json=False, date=None, headers_only=False)
+    return cmd_info(ns)
+
+
+def default_demo_dir() -> Path:
+    """A per-user cache folder for the demo patient."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "scoat-followup" / f"demo-{__version__}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

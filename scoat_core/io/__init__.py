@@ -1,0 +1,1 @@
+"""Reading and writing CT exams: DICOM folders, NIfTI/MHA/NRRD volumes, masks."""

@@ -1,0 +1,40 @@
+"""Shared fixtures: the real-data setting (skips with a reason when absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scoat_core.shared_data import ENV_VAR, shared_data_dir
+
+
+def _dataset(name: str) -> Path:
+    path = shared_data_dir() / name
+    if not path.is_dir():
+        pytest.skip(f"shared dataset {name!r} not found at {path} (set {ENV_VAR} to its folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ricord_dir() -> Path:
+    """255-slice JPEG Lossless COVID-19 chest CT (DICOM folder)."""
+    return _dataset("ricord-covid-chest-ct") / "dicom"
+
+
+@pytest.fixture(scope="session")
+def three_slice_dir() -> Path:
+    """Three uncompressed CT slices, 1.0 mm apart, SliceThickness 1.25 mm."""
+    return _dataset("dicom-ct-3slice")
+
+
+@pytest.fixture(scope="session")
+def serial_dir() -> Path:
+    """10 patients x 2 dated single-slice exams."""
+    return _dataset("covid-ny-sbu-serial")
+
+
+@pytest.fixture(scope="session")
+def medseg_dir() -> Path:
+    """50 labelled 8-bit lung-window slices (images/, masks/)."""
+    return _dataset("medseg100-train")

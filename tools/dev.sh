@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# One entry point for a fresh clone: sets up .venv (idempotent) and then runs the app or the tests.
+#   bash tools/dev.sh run [ARGS...]   set up, then run the main job (`scoat demo` unless ARGS given)
+#   bash tools/dev.sh test [PYTEST ARGS...]   set up, then run the test suite
+#   bash tools/dev.sh setup           set up only
+# Environment: PYTHON (interpreter, default python3), SCOAT_VENV (default .venv),
+#   SCOAT_TORCH=auto|cpu|cuda|skip   which torch build to install (auto: CUDA only if nvidia-smi works).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+VENV=${SCOAT_VENV:-.venv}
+TORCH_VERSION=2.13.0
+STAMP="$VENV/.scoat-setup-stamp"
+
+want_stamp() { cat pyproject.toml tools/dev.sh | sha256sum | cut -c1-16; }
+
+install_torch() {
+  local pip="$VENV/bin/python -m pip"
+  local mode=${SCOAT_TORCH:-auto}
+  if [ "$mode" = skip ] || "$VENV/bin/python" -c "import torch" 2>/dev/null; then return; fi
+  if [ "$mode" = auto ]; then
+    if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then mode=cuda; else mode=cpu; fi
+  fi
+  echo "[setup] installing torch ($mode build)" >&2
+  if [ "$mode" = cuda ] || [ "$(uname -s)" != Linux ]; then
+    # PyPI's Linux wheel is the CUDA build; on macOS and Windows PyPI's wheel is the CPU/MPS build.
+    $pip install -q "torch==$TORCH_VERSION"
+  else
+    # CPU-only Linux: never pull the multi-GB CUDA wheel. Take a local +cpu wheel when pip's
+    # find-links has one, else PyTorch's CPU index.
+    $pip install -q "torch==$TORCH_VERSION+cpu" 2>/dev/null \
+      || $pip install -q "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu
+  fi
+}
+
+setup() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "[setup] creating $VENV" >&2
+    "$PY" -m venv "$VENV"
+  fi
+  if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(want_stamp)" ]; then return; fi
+  install_torch
+  echo "[setup] installing scoat-followup and its dependencies" >&2
+  "$VENV/bin/python" -m pip install -q -e ".[gui,dev]"
+  want_stamp > "$STAMP"
+}
+
+cmd=${1:-run}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  setup) setup ;;
+  run)
+    setup
+    if [ $# -eq 0 ]; then set -- demo; fi
+    exec "$VENV/bin/scoat" "$@" ;;
+  test)
+    setup
+    export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/lint-imports"
+    exec "$VENV/bin/python" -m pytest "$@" ;;
+  *) echo "usage: bash tools/dev.sh run|test|setup [ARGS...]" >&2; exit 2 ;;
+esac
