@@ -1,0 +1,196 @@
+"""Safe model weights I/O (safetensors only, never pickle) and the shipped-model manifest.
+
+A weights file ``<name>.safetensors`` holds the full state dict (parameters, BN running stats
+and ``num_batches_tracked`` as int64), optionally with float tensors stored as float16; its
+metadata records the `ModelConfig` JSON. ``resources/models/manifest.json`` is
+``{"default": <name>, "models": [entry, ...]}`` where each entry is what `save_weights`
+returns plus a "name": ``file`` (relative to the manifest), ``sha256``, ``config`` (the
+`ModelConfig` as a JSON object), ``n_parameters`` and any extra items.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from scoat_core.models.blocks import count_parameters
+from scoat_core.models.registry import ModelConfig, create_model
+
+MANIFEST_NAME = "manifest.json"
+CONFIG_METADATA_KEY = "scoat_model_config"
+SUFFIX = ".safetensors"
+
+
+class WeightsError(RuntimeError):
+    """A weights file or manifest is missing, damaged or inconsistent."""
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_weights(
+    model: nn.Module,
+    config: ModelConfig,
+    path: str | Path,
+    *,
+    fp16: bool = True,
+    extra_manifest: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write the model's state dict to `path` (``.safetensors`` appended if missing).
+
+    Float tensors are stored as float16 when `fp16`. Returns the manifest entry
+    (``file``, ``sha256``, ``config``, ``n_parameters`` and the `extra_manifest` items).
+    """
+    path = Path(path)
+    if path.suffix != SUFFIX:
+        path = path.with_name(path.name + SUFFIX)
+    tensors = {}
+    for key, value in model.state_dict().items():
+        tensor = value.detach().cpu()
+        if fp16 and tensor.is_floating_point():
+            tensor = tensor.to(torch.float16)
+        tensors[key] = tensor.contiguous()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata={CONFIG_METADATA_KEY: config.to_json()})
+    entry: dict[str, Any] = {
+        "file": path.name,
+        "sha256": sha256_file(path),
+        "config": config.to_dict(),
+        "n_parameters": count_parameters(model),
+    }
+    entry.update(extra_manifest or {})
+    return entry
+
+
+def _config_from_metadata(path: Path) -> ModelConfig:
+    with safe_open(str(path), framework="pt") as fh:
+        text = (fh.metadata() or {}).get(CONFIG_METADATA_KEY)
+    if text is None:
+        raise WeightsError(f"{path.name}: no model config given and none stored in the file")
+    return ModelConfig.from_json(text)
+
+
+def load_weights(
+    path: str | Path,
+    *,
+    expected_sha256: str | None = None,
+    config: ModelConfig | dict[str, Any] | None = None,
+) -> nn.Module:
+    """Build the model of `config` (default: the file's metadata), load `path`, set eval().
+
+    The SHA-256 is checked before anything is parsed; a mismatch raises `WeightsError`.
+    Tensors are cast back to float32 and loaded with ``strict=True``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    if expected_sha256 is not None:
+        actual = sha256_file(path)
+        if actual.lower() != expected_sha256.lower():
+            raise WeightsError(
+                f"{path.name}: SHA-256 mismatch (expected {expected_sha256}, got {actual}); "
+                "the weights file is damaged or not the shipped one"
+            )
+    try:
+        if config is None:
+            config = _config_from_metadata(path)
+        elif isinstance(config, dict):
+            config = ModelConfig.from_dict(config)
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path.name}: not a readable safetensors file ({exc})") from exc
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    model = create_model(config)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise WeightsError(f"{path.name}: weights do not match {config.to_json()}: {exc}") from exc
+    return model.eval()
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """Read a manifest JSON file; raises `WeightsError` if missing or malformed."""
+    path = Path(path)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise WeightsError(f"{path}: manifest not found") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise WeightsError(f"{path}: unreadable manifest ({exc})") from exc
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("models", []), list):
+        raise WeightsError(f"{path}: manifest must be an object with a 'models' list")
+    manifest.setdefault("models", [])
+    manifest.setdefault("default", None)
+    return manifest
+
+
+def write_manifest(path: str | Path, manifest: dict[str, Any]) -> None:
+    """Write a manifest (indented, sorted keys, trailing newline)."""
+    names = [entry.get("name") for entry in manifest.get("models", [])]
+    if None in names or len(set(names)) != len(names):
+        raise WeightsError("every manifest entry needs a unique 'name'")
+    default = manifest.get("default")
+    if default is not None and default not in names:
+        raise WeightsError(f"default model {default!r} is not in the manifest")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def shipped_models_dir() -> Path:
+    """Folder of the shipped weights and manifest.
+
+    A ``scoat_resources`` package (if one is ever installed) wins via importlib.resources;
+    otherwise the repository's ``resources/models`` next to the ``scoat_core`` package.
+    """
+    if importlib.util.find_spec("scoat_resources") is not None:
+        candidate = Path(str(resources.files("scoat_resources") / "models"))
+        if candidate.is_dir():
+            return candidate
+    return Path(__file__).resolve().parents[2] / "resources" / "models"
+
+
+def find_entry(manifest: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+    """Manifest entry called `name` (default: the manifest's default)."""
+    name = name or manifest.get("default")
+    if name is None:
+        raise WeightsError("no default model in the manifest")
+    for entry in manifest.get("models", []):
+        if entry.get("name") == name:
+            return entry
+    raise WeightsError(f"model {name!r} is not in the manifest")
+
+
+def load_model(name: str | None = None, models_dir: str | Path | None = None) -> nn.Module:
+    """Load a manifest model (default: the default one), verifying its SHA-256."""
+    folder = Path(models_dir) if models_dir is not None else shipped_models_dir()
+    entry = find_entry(read_manifest(folder / MANIFEST_NAME), name)
+    return load_weights(
+        folder / entry["file"], expected_sha256=entry["sha256"], config=entry["config"]
+    )
+
+
+def load_default_model(models_dir: str | Path | None = None) -> nn.Module:
+    """Load the manifest's default model; `WeightsError("no shipped model: ...")` if none."""
+    folder = Path(models_dir) if models_dir is not None else shipped_models_dir()
+    try:
+        entry = find_entry(read_manifest(folder / MANIFEST_NAME))
+        if not (folder / entry["file"]).is_file():
+            raise WeightsError(f"{folder / entry['file']} is missing")
+    except WeightsError as exc:
+        raise WeightsError(f"no shipped model: {exc}") from exc
+    return load_model(entry["name"], folder)

@@ -1,0 +1,117 @@
+"""Training data: 2-D samples from image folders or NIfTI volumes, and their preparation.
+
+Every sample is a slice already normalised to the network input range (see
+:mod:`scoat_core.normalization`) with a binary opacity mask. Two sources:
+
+* a folder of 8-bit images (``.jpg``/``.png``) and a folder of masks with the same stems (the
+  layout of ``medseg100-train``): 8-bit images are lung-window display data;
+* a folder of CT volumes and a folder of mask volumes (NIfTI/MHA/NRRD, in HU, same file names or
+  ``<stem>_mask``): every slice with opacity, plus one in four of the other lung slices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scoat_core.io.errors import ScoatIOError
+from scoat_core.normalization import display8_to_unit, hu_to_unit
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+
+
+@dataclass
+class Sample:
+    """One training slice: image in [0, 1] (float32, H×W) and binary mask (uint8, H×W)."""
+
+    name: str
+    image: np.ndarray
+    mask: np.ndarray
+    pixel_mm: float | None = None
+    """In-plane pixel size when known (volumes), else None (8-bit exports)."""
+
+
+def _read_gray(path: Path) -> np.ndarray:
+    from skimage import io
+
+    try:
+        arr = io.imread(path)
+    except Exception as exc:  # imageio raises many types for bad files
+        raise ScoatIOError(path, f"cannot read the image ({exc})") from exc
+    if arr.ndim == 3:  # RGB(A) exports of grey images: take the first channel
+        arr = arr[..., 0]
+    return arr
+
+
+def load_image_folder(images: Path, masks: Path) -> list[Sample]:
+    """Pairs ``images/N.jpg`` with ``masks/N.png`` (any image suffix), sorted by name."""
+    images, masks = Path(images), Path(masks)
+    mask_files = {p.stem: p for p in masks.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    samples = []
+    for path in sorted(images.iterdir(), key=lambda p: _natural_key(p.stem)):
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if path.stem not in mask_files:
+            raise ScoatIOError(path, f"no mask with the same name in {masks}")
+        image = _read_gray(path)
+        mask = _read_gray(mask_files[path.stem])
+        if image.shape != mask.shape:
+            raise ScoatIOError(path, f"image {image.shape} and mask {mask.shape} differ in size")
+        if image.dtype != np.uint8:
+            raise ScoatIOError(path, f"expected an 8-bit image, got {image.dtype}")
+        samples.append(Sample(path.stem, display8_to_unit(image), (mask > 127).astype(np.uint8)))
+    if not samples:
+        raise ScoatIOError(images, "no images found")
+    return samples
+
+
+def load_volume_folder(volumes: Path, masks: Path, negatives_every: int = 4) -> list[Sample]:
+    """Slices of CT volumes in HU with their mask volumes (same name, or ``<stem>_mask``)."""
+    from scoat_core.io.images import is_volume_file, read_image, volume_stem
+
+    volumes, masks = Path(volumes), Path(masks)
+    mask_files = {volume_stem(p): p for p in masks.iterdir() if is_volume_file(p)}
+    samples = []
+    for path in sorted(p for p in volumes.iterdir() if is_volume_file(p)):
+        stem = volume_stem(path)
+        mask_path = mask_files.get(stem) or mask_files.get(f"{stem}_mask")
+        if mask_path is None:
+            raise ScoatIOError(path, f"no mask volume for it in {masks}")
+        ct, mask = read_image(path), read_image(mask_path)
+        if not ct.is_hu:
+            raise ScoatIOError(path, "training volumes must be in Hounsfield units")
+        if not ct.same_geometry(mask, tol=1e-3):
+            raise ScoatIOError(mask_path, "mask geometry differs from its CT volume")
+        for z in range(ct.shape[0]):
+            m = (mask.array[z] > 0).astype(np.uint8)
+            if m.any() or z % negatives_every == 0:
+                image = hu_to_unit(ct.array[z])
+                samples.append(Sample(f"{stem}:{z}", image, m, pixel_mm=ct.spacing[0]))
+    if not samples:
+        raise ScoatIOError(volumes, "no volumes found")
+    return samples
+
+
+def load_samples(images: Path, masks: Path) -> list[Sample]:
+    """Image-folder or volume-folder samples, whichever ``images`` holds."""
+    from scoat_core.io.images import is_volume_file
+
+    if any(is_volume_file(p) for p in Path(images).iterdir()):
+        return load_volume_folder(images, masks)
+    return load_image_folder(images, masks)
+
+
+def kfold_indices(n: int, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Seeded k-fold split: a list of (train, validation) index arrays."""
+    if not 2 <= k <= n:
+        raise ValueError(f"k-fold needs 2 <= k <= {n}, got {k}")
+    order = np.random.default_rng(seed).permutation(n)
+    folds = np.array_split(order, k)
+    return [(np.sort(np.concatenate(folds[:i] + folds[i + 1 :])), np.sort(f))
+            for i, f in enumerate(folds)]
+
+
+def _natural_key(text: str) -> tuple:
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)

@@ -1,0 +1,228 @@
+"""The training loop: k-fold cross-validation or a full-data run, resumable, with a run folder.
+
+A run folder holds ``config.json``, ``log.txt``, one ``fold<k>/`` per fold (``checkpoint.pt``
+written after every epoch, ``metrics.json`` when the fold ends) and ``cv_metrics.json``; a full
+run writes ``full/`` with the final weights (``model.safetensors`` + ``manifest.json``).
+
+Default schedule (the paper, section IV-A): Adam, lr 0.01 multiplied by 0.1 every 10 epochs,
+then a restart at 0.001 with the same decay, 50 epochs in all (restart at epoch 30).
+Validation metrics are those of the **last** epoch (no selection on the validation fold).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from scoat_core import metrics
+from scoat_core.progress import Cancelled
+from scoat_core.segment import THRESHOLD, SliceSegmenter, pick_device
+from scoat_core.training.augment import AugmentConfig, augment_batch, pad_or_crop, rescale_sample
+from scoat_core.training.data import Sample, kfold_indices
+from scoat_core.training.losses import get_loss, supervised
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "scoat_net"
+    width: int = 16
+    deep_supervision: str = "mean"
+    loss: str = "bce_dice"
+    alpha: float = 0.5
+    epochs: int = 50
+    lr: float = 0.01
+    lr_step: int = 10
+    lr_gamma: float = 0.1
+    restart_epoch: int = 30
+    restart_lr: float = 0.001
+    batch_size: int = 8
+    size: int = 256
+    """Training patch side in pixels, after rescaling."""
+    scale: float = 0.5
+    """Rescale factor applied to every slice (0.5: the model works at half the source pixel)."""
+    folds: int = 5
+    seed: int = 0
+    device: str = "auto"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> TrainConfig:
+        data = dict(data)
+        aug = data.pop("augment", {}) or {}
+        if "scale" in aug:
+            aug["scale"] = tuple(aug["scale"])
+        return cls(**data, augment=AugmentConfig(**aug))
+
+    def model_config(self):
+        from scoat_core.models.registry import ModelConfig
+
+        return ModelConfig(arch=self.arch, width=self.width,
+                           deep_supervision=self.deep_supervision)
+
+
+def lr_at(cfg: TrainConfig, epoch: int) -> float:
+    """Learning rate of an epoch (0-based) under the step schedule with one restart."""
+    if cfg.restart_epoch and epoch >= cfg.restart_epoch:
+        return cfg.restart_lr * cfg.lr_gamma ** ((epoch - cfg.restart_epoch) // cfg.lr_step)
+    return cfg.lr * cfg.lr_gamma ** (epoch // cfg.lr_step)
+
+
+def _prepare(samples: list[Sample], cfg: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [rescale_sample(s, cfg.scale) for s in samples]
+
+
+def _batches(prepared, indices, cfg, rng):
+    order = rng.permutation(indices)
+    for start in range(0, len(order), cfg.batch_size):
+        chunk = order[start : start + cfg.batch_size]
+        pairs = [pad_or_crop(*prepared[i], cfg.size, rng) for i in chunk]
+        images = torch.from_numpy(np.stack([p[0] for p in pairs]))[:, None]
+        masks = torch.from_numpy(np.stack([p[1] for p in pairs]).astype(np.float32))[:, None]
+        yield images, masks
+
+
+def evaluate_model(model, samples: list[Sample], cfg: TrainConfig, device) -> dict[str, object]:
+    """Metrics of ``model`` on whole samples (thresholded at THRESHOLD), mean and pooled."""
+    seg = SliceSegmenter(model, scale=cfg.scale, device=device)
+    probs = seg.predict([s.image for s in samples], batch_size=1)
+    pairs = zip(probs, samples, strict=True)
+    counts = [metrics.counts(p > THRESHOLD, s.mask > 0) for p, s in pairs]
+    model.train()
+    return metrics.summarize(counts)
+
+
+class Trainer:
+    """Trains one model on given sample indices, with resumable checkpoints in ``folder``."""
+
+    def __init__(self, cfg: TrainConfig, folder: Path, progress: Progress | None = None,
+                 cancel: Callable[[], bool] | None = None) -> None:
+        from scoat_core.models.registry import create_model
+
+        self.cfg, self.folder = cfg, Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.progress, self.cancel = progress, cancel
+        self.device = pick_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        self.model = create_model(cfg.model_config()).to(self.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.scaler = torch.amp.GradScaler(enabled=self.device.type == "cuda")
+        self.loss = get_loss(cfg.loss, **({"alpha": cfg.alpha} if cfg.loss == "bce_dice" else {}))
+        self.epoch, self.history = 0, []
+        self._resume()
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.folder / "checkpoint.pt"
+
+    def _resume(self) -> None:
+        if not self.checkpoint.exists():
+            return
+        state = torch.load(self.checkpoint, map_location=self.device, weights_only=True)
+        if state.get("config") != json.loads(json.dumps(self.cfg.to_json())):
+            raise ValueError(f"{self.checkpoint}: made with other settings; use a new run folder")
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.history = int(state["epoch"]), list(state["history"])
+        log.info("resumed %s at epoch %d", self.folder, self.epoch)
+
+    def _save(self) -> None:
+        state = {"config": json.loads(json.dumps(self.cfg.to_json())), "epoch": self.epoch,
+                 "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                 "scaler": self.scaler.state_dict(), "history": self.history}
+        tmp = self.checkpoint.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.checkpoint)
+
+    def fit(self, samples: list[Sample], train_idx, val_idx=None) -> list[dict]:
+        """Train until ``cfg.epochs``; returns the per-epoch history."""
+        cfg = self.cfg
+        prepared = _prepare(samples, cfg)
+        steps_per_epoch = -(-len(train_idx) // cfg.batch_size)
+        total = cfg.epochs * steps_per_epoch
+        gen = torch.Generator().manual_seed(cfg.seed)
+        self.model.train()
+        while self.epoch < cfg.epochs:
+            rng = np.random.default_rng([cfg.seed, self.epoch])
+            gen.manual_seed(cfg.seed * 1000 + self.epoch)
+            for group in self.opt.param_groups:
+                group["lr"] = lr_at(cfg, self.epoch)
+            t0, losses = time.monotonic(), []
+            for step, (images, masks) in enumerate(_batches(prepared, train_idx, cfg, rng)):
+                if self.cancel and self.cancel():
+                    raise Cancelled()
+                images, masks = augment_batch(images, masks, cfg.augment, gen)
+                losses.append(self._step(images, masks))
+                if self.progress:
+                    self.progress(self.epoch * steps_per_epoch + step + 1, total)
+            row = {"epoch": self.epoch + 1, "lr": lr_at(cfg, self.epoch),
+                   "loss": float(np.mean(losses)), "seconds": time.monotonic() - t0}
+            if val_idx is not None and len(val_idx):
+                val = evaluate_model(self.model, [samples[i] for i in val_idx], cfg, self.device)
+                row["val_dsc_mean"] = val["dsc"]["mean"]
+            self.history.append(row)
+            self.epoch += 1
+            self._save()
+            log.info("%s epoch %s", self.folder.name, row)
+        return self.history
+
+    def _step(self, images: torch.Tensor, masks: torch.Tensor) -> float:
+        images, masks = images.to(self.device), masks.to(self.device)
+        with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
+            outputs = self.model(images)
+            loss = supervised(self.loss, outputs, masks)
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        return float(loss.detach())
+
+
+def cross_validate(samples: list[Sample], cfg: TrainConfig, run_dir: Path,
+                   only_folds: list[int] | None = None, progress: Progress | None = None,
+                   cancel=None) -> dict[str, object]:
+    """k-fold CV; each fold's last-epoch validation metrics, and their mean over folds."""
+    run_dir = Path(run_dir)
+    results = {}
+    for k, (train_idx, val_idx) in enumerate(kfold_indices(len(samples), cfg.folds, cfg.seed)):
+        if only_folds is not None and k not in only_folds:
+            continue
+        folder = run_dir / f"fold{k}"
+        trainer = Trainer(cfg, folder, progress, cancel)
+        history = trainer.fit(samples, train_idx, val_idx)
+        val = evaluate_model(trainer.model, [samples[i] for i in val_idx], cfg, trainer.device)
+        result = {"fold": k, "val_names": [samples[i].name for i in val_idx],
+                  "metrics": val, "history": history}
+        (folder / "metrics.json").write_text(json.dumps(result, indent=2))
+        results[k] = result
+    summary = summarize_folds(run_dir)
+    (run_dir / "cv_metrics.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def summarize_folds(run_dir: Path) -> dict[str, object]:
+    """Mean ± SD over the finished folds of a run (per-image means, and pooled)."""
+    folds = [json.loads(p.read_text()) for p in sorted(Path(run_dir).glob("fold*/metrics.json"))]
+    out: dict[str, object] = {"n_folds": len(folds),
+                              "n_images": sum(f["metrics"]["n_images"] for f in folds)}
+    for name in metrics.METRIC_NAMES:
+        for kind in ("mean", "pooled"):
+            vals = np.array([f["metrics"][name][kind] for f in folds], float)
+            vals = vals[~np.isnan(vals)]
+            out.setdefault(name, {})[kind] = float(vals.mean()) if vals.size else None
+            out[name][f"{kind}_sd"] = float(vals.std()) if vals.size else None
+    return out
