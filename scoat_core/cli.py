@@ -63,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="make the demo patient (4 phantom exams) and list it")
     p.add_argument("--out", type=Path, help="folder for the demo patient (default: a cache folder)")
     p.set_defaults(func=cmd_demo)
+
+    from scoat_core.cli_model import add_model_commands
+
+    add_model_commands(sub)
     return parser
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from scoat_core.shared_data import ENV_VAR, shared_data_dir
+
+# Qt widgets render offscreen in tests (no display on CI); set before any Qt import.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def _dataset(name: str) -> Path:

@@ -7,9 +7,9 @@ import pytest
 
 pytest.importorskip("PySide6", reason="PySide6 (the gui extra) is not installed")
 
-from app.main_window import MainWindow  # noqa: E402
-from scoat_core.io.images import write_image  # noqa: E402
-from scoat_core.volume import Volume  # noqa: E402
+from app.main_window import MainWindow
+from scoat_core.io.images import write_image
+from scoat_core.volume import Volume
 
 
 def test_window_lists_imported_exams(qtbot, tmp_path):

@@ -96,7 +96,7 @@ class Inventory:
     problems: list[FileProblem]
 
     def series(self) -> list[SeriesEntry]:
-        return [s for p in self.patients for e in p.exams for s in e.series]
+        return _all_series(self.patients)
 
     def usable_series(self) -> list[SeriesEntry]:
         return [s for s in self.series() if s.usable]
@@ -123,7 +123,10 @@ def find_exams(
     scan = scan_path(path, progress=progress, cancel=cancel)
     problems = list(scan.problems)
     patients = [_patient_from_dicom(p) for p in scan.patients]
+    dicom_dirs = {Path(s.source) for s in _all_series(patients)}
     for vol_path in _volume_files(path):
+        if _has_dicom_below(vol_path.parent, dicom_dirs):
+            continue  # a conversion stored beside its DICOM series: the DICOM is the exam
         try:
             entry = _entry_from_volume(vol_path, study_date)
         except ScoatIOError as exc:
@@ -157,6 +160,14 @@ def _check_input(path: Path) -> None:
         raise PermissionDeniedError(path, "permission denied")
     if path.is_dir() and not any(path.iterdir()):
         raise EmptyFolderError(path, "the folder is empty")
+
+
+def _all_series(patients: list[PatientEntry]) -> list[SeriesEntry]:
+    return [s for p in patients for e in p.exams for s in e.series]
+
+
+def _has_dicom_below(folder: Path, dicom_dirs: set[Path]) -> bool:
+    return any(d == folder or folder in d.parents for d in dicom_dirs)
 
 
 def _volume_files(path: Path) -> list[Path]:

@@ -50,11 +50,13 @@ def save_weights(
     *,
     fp16: bool = True,
     extra_manifest: dict[str, Any] | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Write the model's state dict to `path` (``.safetensors`` appended if missing).
 
     Float tensors are stored as float16 when `fp16`. Returns the manifest entry
     (``file``, ``sha256``, ``config``, ``n_parameters`` and the `extra_manifest` items).
+    `metadata` (strings) is stored in the file header, readable with `read_metadata`.
     """
     path = Path(path)
     if path.suffix != SUFFIX:
@@ -66,7 +68,8 @@ def save_weights(
             tensor = tensor.to(torch.float16)
         tensors[key] = tensor.contiguous()
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata={CONFIG_METADATA_KEY: config.to_json()})
+    header = {**(metadata or {}), CONFIG_METADATA_KEY: config.to_json()}
+    save_file(tensors, str(path), metadata=header)
     entry: dict[str, Any] = {
         "file": path.name,
         "sha256": sha256_file(path),
@@ -75,6 +78,15 @@ def save_weights(
     }
     entry.update(extra_manifest or {})
     return entry
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The string metadata stored in a safetensors file header."""
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return dict(fh.metadata() or {})
+    except (SafetensorError, OSError) as exc:
+        raise WeightsError(f"{Path(path).name}: not a readable safetensors file ({exc})") from exc
 
 
 def _config_from_metadata(path: Path) -> ModelConfig:
