@@ -199,7 +199,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"Writing the demo patient to {out} ...", file=sys.stderr)
         write_timeline(make_timeline(4, seed=0), out)
     ns = argparse.Namespace(path=out, json=False, date=None, headers_only=False)
-    return cmd_info(ns)
+    status = cmd_info(ns)
+    print("\nTrue lesion volumes of the phantom exams (from its masks):")
+    for truth_file in sorted(out.glob("*/truth.json")):
+        t = json.loads(truth_file.read_text())
+        print(f"  {t['study_date']}  lung {t['lung_ml_total']:7.1f} mL  lesions "
+              f"{t['lesion_ml_total']:6.1f} mL ({t['percent_involved']:.1f} % of lung; "
+              f"ground-glass {t['lesion_ml_ggo']:.1f} mL, consolidation "
+              f"{t['lesion_ml_consolidation']:.1f} mL)")
+    return status
 
 
 def default_demo_dir() -> Path:

@@ -517,7 +517,7 @@ def _check_decoders(loaded: list[_Loaded]) -> None:
 
 
 def _is_hu(ds: Dataset, frames: list[_Frame]) -> bool:
-    """CT with a rescale to Hounsfield units (RescaleType absent or HU)."""
+    """CT with a rescale to Hounsfield units (RescaleType absent, HU or "Hounsfield ...")."""
     if str(ds.get("Modality", "")).upper() != "CT":
         return False
     rescale_type = ds.get("RescaleType")
@@ -531,7 +531,13 @@ def _is_hu(ds: Dataset, frames: list[_Frame]) -> bool:
             is not None
         )
     )
-    return has_rescale and str(rescale_type or "HU").strip().upper() in ("HU", "")
+    return has_rescale and _names_hounsfield(str(rescale_type or ""))
+
+
+def _names_hounsfield(rescale_type: str) -> bool:
+    """RescaleType absent, "HU", or a spelling of Hounsfield units seen in the wild."""
+    text = rescale_type.strip().upper()
+    return text in ("", "HU") or text.startswith(("HOUNSFIELD", "HOUNDSFIELD", "HU "))
 
 
 def read_series(
@@ -573,13 +579,17 @@ def _assemble(
     array = _read_pixels(loaded, g.frames, progress, cancel)
     row_mm, col_mm = g.pixel_spacing
     source = loaded[0].path if len(loaded) == 1 else where
+    is_hu = _is_hu(ds0, g.frames)
+    if not is_hu:
+        kind = ds0.get("RescaleType") or "no rescale to HU"
+        warns.append(f"not in Hounsfield units ({kind}); HU-based numbers are refused")
     return Volume(
         array=array,
         spacing=(col_mm, row_mm, dz),
         origin=tuple(g.positions[0]),  # type: ignore[arg-type]
         direction=np.column_stack([g.row, g.col, g.normal]),
         info=exam_info_from_dataset(ds0, source),
-        is_hu=_is_hu(ds0, g.frames),
+        is_hu=is_hu,
         warnings=warns,
     )
 

@@ -241,5 +241,11 @@ def _load_selected(exam: ExamEntry, problems: list[FileProblem]) -> None:
             continue
         entry.selected = True
         entry.shape, entry.spacing_mm, entry.hu = vol.shape, vol.spacing, vol.is_hu
-        entry.warnings = list(dict.fromkeys(entry.warnings + vol.warnings))
+        entry.warnings = _merge_warnings(entry.warnings, vol.warnings)
         return
+
+
+def _merge_warnings(scan: list[str], read: list[str]) -> list[str]:
+    """Reader warnings plus the scan warnings that they do not already say in more detail."""
+    kept = [w for w in scan if not any(r.startswith(w) for r in read)]
+    return list(dict.fromkeys(kept + read))
