@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", type=Path)
     p.add_argument("--timeline", type=int, metavar="N", help="write N dated exams of one patient")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--matrix", type=int, help="in-plane matrix (default: 256, timeline 512)")
     p.add_argument("--no-dicom", action="store_true", help="write NIfTI only")
     p.set_defaults(func=cmd_phantom)
 
@@ -175,11 +176,12 @@ def cmd_phantom(args: argparse.Namespace) -> int:
     from scoat_core.phantom import make_phantom, make_timeline, write_phantom, write_timeline
 
     nifti_dicom = {"dicom": not args.no_dicom, "nifti": True}
+    overrides = {"matrix": args.matrix} if args.matrix else {}
     if args.timeline:
-        phantoms = make_timeline(args.timeline, seed=args.seed)
+        phantoms = make_timeline(args.timeline, seed=args.seed, **overrides)
         write_timeline(phantoms, args.out, **nifti_dicom)
     else:
-        phantoms = [make_phantom(seed=args.seed)]
+        phantoms = [make_phantom(seed=args.seed, **overrides)]
         write_phantom(phantoms[0], args.out, **nifti_dicom)
     for ph in phantoms:
         t = ph.truth

@@ -78,3 +78,19 @@ def test_console_script_version():
         [sys.executable, "-m", "scoat_core.cli", "--version"], capture_output=True, text=True
     )
     assert out.returncode == 0 and out.stdout.startswith("scoat ")
+
+
+def test_phantom_timeline_written_and_listed(tmp_path, capsys):
+    out = tmp_path / "patient"
+    assert main(["phantom", str(out), "--timeline", "2", "--matrix", "96"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out), "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    (patient,) = listing["patients"]
+    assert len(patient["exams"]) == 2  # DICOM series; the NIfTI copies beside them are not exams
+    dates = [e["study_date"] for e in patient["exams"]]
+    assert dates == sorted(dates) and dates[0] != dates[1]
+    for series in listing["series"]:
+        assert series["hu"] is True and series["shape"][1:] == [96, 96]
+    truths = sorted(out.glob("*/truth.json"))
+    assert len(truths) == 2 and json.loads(truths[0].read_text())["lesion_ml_total"] > 0
