@@ -1,7 +1,8 @@
 """The ``scoat`` command line: headless access to everything in ``scoat_core``.
 
 Exit codes: 0 success, 1 bad or unusable input (one line on stderr), 2 usage error,
-130 cancelled (Ctrl+C). No traceback reaches the user unless ``--debug`` is given.
+70 internal error (a bug; one line, the traceback with ``--debug``), 130 cancelled (Ctrl+C).
+No traceback reaches the user unless ``--debug`` is given.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from datetime import date
 from pathlib import Path
 
 from scoat_core import __version__
-from scoat_core.io.errors import NoUsableSeriesError, ScoatIOError
+from scoat_core.errors import UserError
+from scoat_core.io.errors import NoUsableSeriesError
 from scoat_core.progress import Cancelled, TerminalProgress
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL, EXIT_CANCELLED = 0, 1, 2, 70, 130
 
 
 def _iso_date(text: str) -> date:
@@ -73,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # recorded with results (e.g. the training command in a model manifest)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -86,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Cancelled, KeyboardInterrupt):
         print("scoat: cancelled", file=sys.stderr)
         return EXIT_CANCELLED
-    except ScoatIOError as exc:
+    except UserError as exc:
         if args.debug:
             raise
         print(f"scoat: {exc}", file=sys.stderr)
@@ -96,6 +100,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"scoat: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_INPUT
+    except Exception as exc:  # a bug: one line for the user, the traceback with --debug
+        if args.debug:
+            raise
+        log.debug("internal error", exc_info=True)
+        print(f"scoat: internal error ({type(exc).__name__}: {exc}); rerun with --debug "
+              "for the traceback", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 # -------------------------------------------------------------------------------- info

@@ -84,7 +84,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     samples = load_samples(args.images, args.masks)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "config.json").write_text(json.dumps(cfg.to_json(), indent=2))
-    command = "scoat " + shlex.join(sys.argv[1:])
+    command = "scoat " + shlex.join(args.argv)
     with (args.out / "log.txt").open("a") as log:
         log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {command}\n")
     print(f"{len(samples)} samples from {args.images}", file=sys.stderr)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from scoat_core.errors import UserError
 
-class ScoatIOError(Exception):
+
+class ScoatIOError(UserError):
     """Base class of every input problem; ``str(err)`` is ``"<path>: <problem>"``."""
 
     def __init__(self, path: str | Path, problem: str) -> None:

@@ -22,6 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from scoat_core.errors import UserError
 from scoat_core.models.blocks import count_parameters
 from scoat_core.models.registry import ModelConfig, create_model
 
@@ -30,7 +31,7 @@ CONFIG_METADATA_KEY = "scoat_model_config"
 SUFFIX = ".safetensors"
 
 
-class WeightsError(RuntimeError):
+class WeightsError(UserError, RuntimeError):
     """A weights file or manifest is missing, damaged or inconsistent."""
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from scoat_core import metrics
+from scoat_core.errors import UserError
 from scoat_core.progress import Cancelled
 from scoat_core.segment import THRESHOLD, SliceSegmenter, pick_device
 from scoat_core.training.augment import AugmentConfig, augment_batch, pad_or_crop, rescale_sample
@@ -31,6 +32,10 @@ from scoat_core.training.losses import get_loss, supervised
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
+
+
+class ResumeError(UserError, ValueError):
+    """A run folder holds a checkpoint made with other settings."""
 
 
 @dataclass
@@ -133,7 +138,7 @@ class Trainer:
             return
         state = torch.load(self.checkpoint, map_location=self.device, weights_only=True)
         if state.get("config") != json.loads(json.dumps(self.cfg.to_json())):
-            raise ValueError(f"{self.checkpoint}: made with other settings; use a new run folder")
+            raise ResumeError(f"{self.checkpoint}: made with other settings; use a new run folder")
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
