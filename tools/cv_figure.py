@@ -4,7 +4,7 @@ Each fold's model (its last checkpoint) predicts the images it never saw in trai
 shows a few of them with the ground truth in red and the prediction in cyan, and the image's
 Dice in the corner.
 
-Usage: python tools/cv_figure.py RUN_DIR --out docs/cv_predictions.png [--n 8] [--images D --masks D]
+Usage: python tools/cv_figure.py RUN --out docs/cv_predictions.png [--n 8] [--images D --masks D]
 """
 
 from __future__ import annotations
