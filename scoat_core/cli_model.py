@@ -35,7 +35,8 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--deep-supervision", default=d.deep_supervision)
     p.add_argument("--loss", default=d.loss)
     p.add_argument("--alpha", type=float, default=d.alpha)
-    for name in ("epochs", "lr_step", "restart_epoch", "batch_size", "size", "folds", "seed"):
+    for name in ("epochs", "lr_step", "restart_epoch", "batch_size", "repeats", "size", "folds",
+                 "seed"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
     for name in ("lr", "lr_gamma", "restart_lr", "scale"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
@@ -67,8 +68,8 @@ def _train_config(args: argparse.Namespace):
     from scoat_core.training.loop import TrainConfig
 
     keys = ("arch", "width", "deep_supervision", "loss", "alpha", "epochs", "lr", "lr_step",
-            "lr_gamma", "restart_epoch", "restart_lr", "batch_size", "size", "scale", "folds",
-            "seed", "device")
+            "lr_gamma", "restart_epoch", "restart_lr", "batch_size", "repeats", "size", "scale",
+            "folds", "seed", "device")
     aug = AugmentConfig(probability=0.0, rot90=False, flip=False) if args.no_augment else None
     cfg = TrainConfig(**{k: getattr(args, k) for k in keys})
     if aug is not None:

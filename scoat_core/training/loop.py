@@ -52,6 +52,8 @@ class TrainConfig:
     restart_epoch: int = 30
     restart_lr: float = 0.001
     batch_size: int = 8
+    repeats: int = 1
+    """Passes over the training images per epoch (more steps per epoch on small data)."""
     size: int = 256
     """Training patch side in pixels, after rescaling."""
     scale: float = 0.5
@@ -91,7 +93,7 @@ def _prepare(samples: list[Sample], cfg: TrainConfig) -> list[tuple[np.ndarray, 
 
 
 def _batches(prepared, indices, cfg, rng):
-    order = rng.permutation(indices)
+    order = np.concatenate([rng.permutation(indices) for _ in range(cfg.repeats)])
     for start in range(0, len(order), cfg.batch_size):
         chunk = order[start : start + cfg.batch_size]
         pairs = [pad_or_crop(*prepared[i], cfg.size, rng) for i in chunk]
@@ -157,7 +159,7 @@ class Trainer:
         """Train until ``cfg.epochs``; returns the per-epoch history."""
         cfg = self.cfg
         prepared = _prepare(samples, cfg)
-        steps_per_epoch = -(-len(train_idx) // cfg.batch_size)
+        steps_per_epoch = -(-len(train_idx) * cfg.repeats // cfg.batch_size)
         total = cfg.epochs * steps_per_epoch
         gen = torch.Generator().manual_seed(cfg.seed)
         self.model.train()
