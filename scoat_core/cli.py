@@ -67,9 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="folder for the demo patient (default: a cache folder)")
     p.set_defaults(func=cmd_demo)
 
+    from scoat_core.cli_analysis import add_analysis_commands
     from scoat_core.cli_model import add_model_commands
 
     add_model_commands(sub)
+    add_analysis_commands(sub)
     return parser
 
 

@@ -132,7 +132,7 @@ def _train_full(samples, cfg, args, command: str) -> dict[str, Any]:
         },
         "cv_metrics": json.loads(cv_path.read_text()) if cv_path.exists() else None,
     }
-    meta = {"input_scale": str(cfg.scale), "name": name}
+    meta = {"input_scale": str(cfg.scale), "pixel_mm": str(extra["pixel_mm"]), "name": name}
     path = args.out / "full" / f"{name}.safetensors"
     entry = save_weights(trainer.model, cfg.model_config(), path, extra_manifest=extra,
                          metadata=meta)

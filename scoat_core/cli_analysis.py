@@ -1,0 +1,73 @@
+"""``scoat analyze``: lung and opacity masks, DICOM SEG and metrics for the exams under a path."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from scoat_core.io.errors import NoUsableSeriesError
+from scoat_core.progress import TerminalProgress
+
+
+def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("analyze", help="segment lungs and opacity, write masks and metrics")
+    p.add_argument("path", type=Path, help="a DICOM folder or file, or a NIfTI/MHA/NRRD volume")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda or mps")
+    p.add_argument("--weights", type=Path, help="a .safetensors model (default: shipped)")
+    p.add_argument("--date", help="exam date (YYYY-MM-DD) for volume files that carry none")
+    p.add_argument("--tta", action="store_true", help="average with a left-right flip")
+    p.set_defaults(func=cmd_analyze)
+
+
+class StageBar:
+    """``progress(stage, fraction, eta)`` drawn as one bar per stage on stderr."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix, self.bars = prefix, {}
+
+    def __call__(self, stage: str, fraction: float, eta: float | None) -> None:
+        if stage == "done":
+            return
+        bar = self.bars.setdefault(stage, TerminalProgress(f"{self.prefix}{stage:<10}"))
+        bar(round(fraction * 1000), 1000)
+
+
+def exam_folder_name(info) -> str:
+    date = info.study_date.strftime("%Y%m%d") if info.study_date else "nodate"
+    label = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{info.patient_id or 'patient'}_{date}")
+    return label.strip("_")
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from scoat_core.analysis_output import write_analysis
+    from scoat_core.cli import _iso_date
+    from scoat_core.inference import analyze, load_model
+    from scoat_core.io.exams import find_exams, load_series
+
+    inventory = find_exams(args.path, load=False,
+                           study_date=_iso_date(args.date) if args.date else None)
+    selected = [e.selected for p in inventory.patients for e in p.exams if e.selected]
+    if not selected:
+        raise NoUsableSeriesError(args.path, "no usable CT image series or volume found")
+    model = load_model(args.weights)
+    summaries = []
+    for entry in selected:
+        volume = load_series(entry)
+        out = args.out if len(selected) == 1 else args.out / exam_folder_name(volume.info)
+        print(f"{volume.summary()}", file=sys.stderr)
+        result = analyze(volume, model, device=args.device, progress=StageBar(),
+                         tta=args.tta)
+        files = entry.record.files if entry.kind == "dicom" else None
+        write_analysis(result, volume, out, source_files=files)
+        m = result.metrics
+        summaries.append(f"{volume.info.patient_id} {volume.info.study_date}: lung "
+                         f"{m.lung_volume_ml:.0f} mL, LOV {m.lov_ml:.1f} mL, PO "
+                         f"{m.po_percent:.1f} %, {result.seconds:.1f} s on {result.device} -> "
+                         f"{out}")
+    print("\n".join(summaries))
+    return 0
+
+
