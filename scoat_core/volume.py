@@ -168,7 +168,8 @@ class Volume:
         """A SimpleITK image with the same voxels and geometry."""
         import SimpleITK as sitk
 
-        img = sitk.GetImageFromArray(np.ascontiguousarray(self.array))
+        array = self.array.astype(np.uint8) if self.array.dtype == bool else self.array
+        img = sitk.GetImageFromArray(np.ascontiguousarray(array))
         img.SetSpacing(self.spacing)
         img.SetOrigin(self.origin)
         img.SetDirection(tuple(self.direction.ravel()))
