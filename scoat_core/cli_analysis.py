@@ -21,6 +21,13 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tta", action="store_true", help="average with a left-right flip")
     p.set_defaults(func=cmd_analyze)
 
+    p = sub.add_parser("timeline", help="analyse every exam of each patient and plot LOV/PO")
+    p.add_argument("path", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--weights", type=Path)
+    p.set_defaults(func=cmd_timeline)
+
 
 class StageBar:
     """``progress(stage, fraction, eta)`` drawn as one bar per stage on stderr."""
@@ -71,3 +78,40 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    import json
+
+    from scoat_core.analysis_output import write_analysis
+    from scoat_core.inference import analyze, load_model
+    from scoat_core.io.exams import find_exams, load_series
+    from scoat_core.timeline import run_timeline
+
+    inventory = find_exams(args.path, load=False)
+    if not any(e.selected for p in inventory.patients for e in p.exams):
+        raise NoUsableSeriesError(args.path, "no usable CT image series or volume found")
+    model = load_model(args.weights)
+
+    def analyze_exam(entry, folder: Path) -> dict:
+        volume = load_series(entry)
+        print(f"analysing {volume.summary()}", file=sys.stderr)
+        result = analyze(volume, model, device=args.device, progress=StageBar("  "))
+        files = entry.record.files if entry.kind == "dicom" else None
+        written = write_analysis(result, volume, folder, source_files=files)
+        return json.loads(written["metrics.json"].read_text())
+
+    timelines = run_timeline(args.path, args.out, analyze_exam, model.info["sha256"], inventory)
+    for patient_id, timeline in timelines.items():
+        print(f"Patient {patient_id}")
+        for e in timeline["exams"]:
+            print(f"  {e['study_date']}  LOV {e['lov_ml']:8.1f} mL  PO {e['po_percent']:5.1f} %  "
+                  f"lung {e['lung_volume_ml']:7.0f} mL  ({e['scanner']})")
+        for c in timeline["changes"]["consecutive"]:
+            rel = (f", {c['relative_lov_percent']:+.0f} %" if c["relative_lov_percent"]
+                   is not None else "")
+            print(f"  {c['from_label']} -> {c['to_label']}: {c['days']} days, "
+                  f"dLOV {c['delta_lov_ml']:+.1f} mL{rel}, dPO {c['delta_po_pp']:+.1f} pp: "
+                  f"{c['trend']}")
+    print(f"written to {args.out}")
+    return 0

@@ -1,0 +1,136 @@
+"""A patient's exams over time: analyse each (cached), tabulate, compare, plot.
+
+Per exam the analysis goes to ``<out>/<patient>/<YYYYMMDD>_<series>/`` (the files of
+:mod:`scoat_core.analysis_output`). An exam whose ``metrics.json`` was made by the same model
+(SHA-256) from the same series is not analysed again. The timeline of each patient is written as
+``timeline.json``, ``timeline.csv`` and ``timeline.png`` (LOV and PO over time).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from scoat_core.followup import ExamPoint, timeline_changes
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "unnamed"
+
+
+def exam_dir(out: Path, entry) -> Path:
+    info = entry.info
+    when = info.study_date.strftime("%Y%m%d") if info.study_date else "nodate"
+    series = info.series_uid[-8:] if info.series_uid else Path(entry.source).stem
+    return out / _safe(info.patient_id or "patient") / _safe(f"{when}_{series}")
+
+
+def cached_metrics(folder: Path, model_sha: str, entry) -> dict[str, Any] | None:
+    """The stored metrics when they match this model and series, else None."""
+    path = folder / "metrics.json"
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    same_model = data.get("model", {}).get("sha256") == model_sha
+    same_series = data.get("exam", {}).get("series_uid", "") == entry.info.series_uid
+    same_source = data.get("exam", {}).get("source", "") in ("", str(entry.info.source))
+    return data if same_model and same_series and same_source else None
+
+
+def patient_timeline(exams: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-exam numbers (ordered by date) and the changes between them."""
+    exams = sorted(exams, key=lambda e: e["study_date"] or "")
+    points = [ExamPoint(_date(e["study_date"]), e["lov_ml"], e["po_percent"], e["label"])
+              for e in exams]
+    return {"exams": exams, "changes": timeline_changes(points)}
+
+
+def _date(text: str | None):
+    from datetime import date
+
+    return date.fromisoformat(text) if text else None
+
+
+def exam_row(metrics: dict[str, Any], label: str) -> dict[str, Any]:
+    exam = metrics.get("exam", {})
+    return {
+        "label": label, "study_date": exam.get("study_date"),
+        "scanner": " ".join(x for x in (exam.get("manufacturer"), exam.get("model")) if x),
+        "kernel": exam.get("kernel"), "slice_thickness_mm": exam.get("slice_thickness_mm"),
+        "lung_volume_ml": metrics["lung_volume_ml"], "lov_ml": metrics["lov_ml"],
+        "po_percent": metrics["po_percent"], "pho_percent": metrics.get("pho_percent"),
+        "severity_score": metrics.get("severity_score"),
+    }
+
+
+def write_timeline(folder: Path, timeline: dict[str, Any], patient_id: str) -> list[Path]:
+    """timeline.json, timeline.csv and timeline.png in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "timeline.json").write_text(json.dumps(timeline, indent=2, default=str) + "\n")
+    with (folder / "timeline.csv").open("w", newline="") as fh:
+        columns = list(timeline["exams"][0]) if timeline["exams"] else []
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(timeline["exams"])
+    plot_timeline(timeline, folder / "timeline.png", patient_id)
+    return [folder / n for n in ("timeline.json", "timeline.csv", "timeline.png")]
+
+
+def plot_timeline(timeline: dict[str, Any], path: Path, patient_id: str) -> None:
+    """LOV (mL, left axis) and PO (%, right axis) against the exam date."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    exams = [e for e in timeline["exams"] if e["study_date"]]
+    dates = [_date(e["study_date"]) for e in exams]
+    fig, ax = plt.subplots(figsize=(7.5, 4), dpi=150)
+    ax.plot(dates, [e["lov_ml"] for e in exams], "o-", color="#c0392b", lw=2, label="LOV (mL)")
+    ax.set_ylabel("Lung opacification volume (mL)", color="#c0392b")
+    ax.set_ylim(bottom=0)
+    ax2 = ax.twinx()
+    ax2.plot(dates, [e["po_percent"] for e in exams], "s--", color="#2471a3", lw=1.5,
+             label="PO (%)")
+    ax2.set_ylabel("Percent of lung involved (%)", color="#2471a3")
+    ax2.set_ylim(bottom=0)
+    for d, e in zip(dates, exams, strict=True):
+        ax.annotate(f"{e['lov_ml']:.0f} mL", (d, e["lov_ml"]), textcoords="offset points",
+                    xytext=(0, 8), ha="center", fontsize=8)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+    fig.autofmt_xdate()
+    ax.set_title(f"{patient_id}: lung opacification over time (research use, not diagnostic)",
+                 fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def run_timeline(path: Path, out: Path, analyze_exam: Callable, model_sha: str,
+                 inventory) -> dict[str, dict[str, Any]]:
+    """Analyse (or reuse) every selected exam under ``path``; write each patient's timeline."""
+    results = {}
+    for patient in inventory.patients:
+        rows = []
+        for exam in patient.exams:
+            entry = exam.selected
+            if entry is None:
+                continue
+            folder = exam_dir(out, entry)
+            metrics = cached_metrics(folder, model_sha, entry) or analyze_exam(entry, folder)
+            rows.append(exam_row(metrics, folder.name))
+        if rows:
+            timeline = patient_timeline(rows)
+            write_timeline(out / _safe(patient.patient_id or "patient"), timeline,
+                           patient.patient_id)
+            results[patient.patient_id] = timeline
+    return results
