@@ -1,0 +1,61 @@
+"""Classical lung segmentation of chest CT (right and left lung, pathology included).
+
+:func:`segment_lungs` returns a :class:`LungResult` whose ``labels`` hold 0 background,
+1 the RIGHT lung and 2 the LEFT lung (patient sides, from the LPS geometry). The algorithm:
+
+1. canonical orientation ``[S, P, L]`` and block means to about 1.6 × 1.6 × 2.5 mm;
+2. body = largest component denser than -400 HU, holes filled per slice; air inside it;
+3. trachea found as a round dark region near the midline in the upper slices and tracked slice
+   by slice down to 4 cm below the carina (:mod:`scoat_core.lung.airway`); removed with a
+   2.5 mm wall margin, so the lungs are no longer joined through it;
+4. the air is closed by 3 mm (diseased lung is a mesh of air pockets); on each side of the body
+   midline the largest component is a lung (a component spanning both sides holds both lungs
+   and is split by erosion, else at the midline); right = the patient's right;
+5. pathology inclusion: a 10 mm ball closing, filling of the pleural pockets of each slice's
+   convex hull that rest on lung, 3-D hole filling (see :mod:`scoat_core.lung.pleura`);
+6. back to the full grid: interior blocks kept, border blocks re-thresholded voxel by voxel.
+
+Known limits: a consolidation that fills a lung's whole cross-section (no aerated lung around
+it to make a concavity), one lying on the diaphragm, or one against the mediastinum (heart,
+aorta) is partly left out; a hilum's large vessels are partly included.
+
+:func:`lung_bounding_box` and :func:`lung_slices` help to crop to the lungs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..volume import Volume
+from .errors import LungSegmentationError, NotHounsfieldError
+from .segment import LungResult, segment_lungs
+
+__all__ = [
+    "LungResult",
+    "LungSegmentationError",
+    "NotHounsfieldError",
+    "lung_bounding_box",
+    "lung_slices",
+    "segment_lungs",
+]
+
+
+def lung_slices(labels: Volume | np.ndarray) -> np.ndarray:
+    """Boolean per array slice (axis 0): does it contain lung?"""
+    array = labels.array if isinstance(labels, Volume) else np.asarray(labels)
+    return array.reshape(array.shape[0], -1).any(axis=1)
+
+
+def lung_bounding_box(labels: Volume, margin_mm: float = 10.0) -> tuple[slice, slice, slice] | None:
+    """Array slices ``(z, y, x)`` of the lungs' bounding box grown by ``margin_mm``, or None."""
+    array = labels.array
+    if not array.any():
+        return None
+    sx, sy, sz = labels.spacing
+    out = []
+    for axis, s in enumerate((sz, sy, sx)):
+        other = tuple(a for a in range(3) if a != axis)
+        idx = np.flatnonzero(array.any(axis=other))
+        m = int(np.ceil(margin_mm / s))
+        out.append(slice(max(0, int(idx[0]) - m), min(array.shape[axis], int(idx[-1]) + 1 + m)))
+    return out[0], out[1], out[2]
