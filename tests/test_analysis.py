@@ -41,7 +41,8 @@ def test_analyze_reports_stages_and_keeps_geometry(tiny_model, phantom_dicom):
     stages = []
     result = analyze(volume, tiny_model, device="cpu",
                      progress=lambda s, f, eta: stages.append((s, f)))
-    assert list(dict.fromkeys(s for s, _ in stages)) == ["lung mask", "opacity", "volumetry"]
+    assert list(dict.fromkeys(s for s, _ in stages)) == ["lung mask", "opacity", "volumetry",
+                                                         "done"]
     opacity_fractions = [f for s, f in stages if s == "opacity"]
     assert opacity_fractions == sorted(opacity_fractions) and opacity_fractions[-1] == 1.0
     assert result.lung.same_geometry(volume) and result.opacity.same_geometry(volume)
