@@ -84,32 +84,33 @@ def write_timeline(folder: Path, timeline: dict[str, Any], patient_id: str) -> l
 
 
 def plot_timeline(timeline: dict[str, Any], path: Path, patient_id: str) -> None:
-    """LOV (mL, left axis) and PO (%, right axis) against the exam date."""
+    """Two panels over the exam dates: LOV (mL) on top, PO (%) below, values labelled."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     exams = [e for e in timeline["exams"] if e["study_date"]]
     dates = [_date(e["study_date"]) for e in exams]
-    fig, ax = plt.subplots(figsize=(7.5, 4), dpi=150)
-    ax.plot(dates, [e["lov_ml"] for e in exams], "o-", color="#c0392b", lw=2, label="LOV (mL)")
-    ax.set_ylabel("Lung opacification volume (mL)", color="#c0392b")
-    ax.set_ylim(bottom=0)
-    ax2 = ax.twinx()
-    ax2.plot(dates, [e["po_percent"] for e in exams], "s--", color="#2471a3", lw=1.5,
-             label="PO (%)")
-    ax2.set_ylabel("Percent of lung involved (%)", color="#2471a3")
-    ax2.set_ylim(bottom=0)
-    for d, e in zip(dates, exams, strict=True):
-        ax.annotate(f"{e['lov_ml']:.0f} mL", (d, e["lov_ml"]), textcoords="offset points",
-                    xytext=(0, 8), ha="center", fontsize=8)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
-    fig.autofmt_xdate()
-    ax.set_title(f"{patient_id}: lung opacification over time (research use, not diagnostic)",
-                 fontsize=10)
-    ax.grid(alpha=0.3)
+    fig, axes = plt.subplots(2, 1, figsize=(7.5, 5.2), dpi=150, sharex=True)
+    panels = (("lov_ml", "LOV (mL)", "#c0392b", "{:.0f} mL"),
+              ("po_percent", "Lung involved, PO (%)", "#2471a3", "{:.1f} %"))
+    for ax, (key, label, color, fmt) in zip(axes, panels, strict=True):
+        values = [e[key] for e in exams]
+        ax.plot(dates, values, "o-", color=color, lw=2, ms=6)
+        ax.set_ylabel(label, color=color)
+        ax.set_ylim(0, max([*values, 1e-6]) * 1.25)
+        ax.grid(alpha=0.3)
+        for d, v in zip(dates, values, strict=True):
+            ax.annotate(fmt.format(v), (d, v), textcoords="offset points", xytext=(0, 7),
+                        ha="center", fontsize=8)
+    if dates:
+        day0 = dates[0]
+        axes[1].set_xticks(dates)
+        axes[1].set_xticklabels([f"{d:%Y-%m-%d}\nday {(d - day0).days}" for d in dates],
+                                fontsize=8)
+    axes[0].set_title(f"{patient_id}: lung opacification over time "
+                      "(research use, not for diagnosis)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
