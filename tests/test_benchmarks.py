@@ -17,3 +17,22 @@ def test_inference_benchmark_runs(tmp_path):
     subprocess.run(cmd, check=True, capture_output=True, timeout=120)
     result = json.loads(out.read_text())
     assert result["scoat_net-w2-scale1"] > 0
+
+
+def test_analysis_benchmark_runs(tmp_path):
+    import torch
+
+    from scoat_core.models.registry import ModelConfig, create_model
+    from scoat_core.models.weights import save_weights
+
+    torch.manual_seed(0)
+    config = ModelConfig(arch="scoat_net", width=2)
+    weights = tmp_path / "tiny.safetensors"
+    save_weights(create_model(config), config, weights, metadata={"input_scale": "0.5"})
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_analysis.py"), "--weights",
+           str(weights), "--phantom-only", "--phantom-matrix", "64", "--phantom-z-mm", "80",
+           "--json", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["slices"] == 80 and 0 <= row["dice_fast_vs_naive"] <= 1
