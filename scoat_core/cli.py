@@ -63,8 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-dicom", action="store_true", help="write NIfTI only")
     p.set_defaults(func=cmd_phantom)
 
-    p = sub.add_parser("demo", help="make the demo patient (4 phantom exams) and list it")
+    p = sub.add_parser("demo", help="make the demo patient (4 phantom exams), list and analyse it")
     p.add_argument("--out", type=Path, help="folder for the demo patient (default: a cache folder)")
+    p.add_argument("--no-analysis", action="store_true", help="only write and list the exams")
     p.set_defaults(func=cmd_demo)
 
     from scoat_core.cli_analysis import add_analysis_commands
@@ -222,7 +223,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
               f"{t['lesion_ml_total']:6.1f} mL ({t['percent_involved']:.1f} % of lung; "
               f"ground-glass {t['lesion_ml_ggo']:.1f} mL, consolidation "
               f"{t['lesion_ml_consolidation']:.1f} mL)")
-    return status
+    if args.no_analysis:
+        return status
+    return _demo_analysis(out)
+
+
+def _demo_analysis(out: Path) -> int:
+    """Analyse the demo timeline with the shipped model and compare LOV with the truth."""
+    from scoat_core.cli_analysis import cmd_timeline
+    from scoat_core.models.weights import WeightsError, load_default_model
+
+    try:
+        load_default_model()
+    except WeightsError as exc:
+        print(f"\nNo analysis: {exc}", file=sys.stderr)
+        return EXIT_OK
+    analysis = out.with_name(out.name + "-analysis")
+    print(f"\nAnalysing the demo exams into {analysis} (cached after the first run):")
+    cmd_timeline(argparse.Namespace(path=out, out=analysis, device="auto", weights=None))
+    truth = {json.loads(p.read_text())["study_date"]: json.loads(p.read_text())
+             for p in out.glob("*/truth.json")}
+    print("\nMeasured against the phantom's truth:")
+    for path in sorted(analysis.glob("*/timeline.json")):
+        for e in json.loads(path.read_text())["exams"]:
+            t = truth.get(e["study_date"])
+            if t:
+                print(f"  {e['study_date']}  LOV measured {e['lov_ml']:6.1f} mL, true "
+                      f"{t['lesion_ml_total']:6.1f} mL; lung measured "
+                      f"{e['lung_volume_ml']:7.1f} mL, true {t['lung_ml_total']:7.1f} mL")
+    return EXIT_OK
 
 
 def default_demo_dir() -> Path:
