@@ -111,3 +111,14 @@ def test_image_folder_pairs_and_errors(tmp_path):
     io.imsave(tmp_path / "images" / "3.png", np.zeros((6, 7), np.uint8), check_contrast=False)
     with pytest.raises(Exception, match=r"3\.png: no mask"):
         load_image_folder(tmp_path / "images", tmp_path / "masks")
+
+
+def test_settings_added_later_resume_when_default():
+    from scoat_core.training.loop import same_settings
+
+    cfg = TrainConfig(width=4)
+    saved = json.loads(json.dumps(cfg.to_json()))
+    del saved["repeats"]  # a checkpoint from before the setting existed
+    assert same_settings(saved, cfg)
+    assert not same_settings(saved, TrainConfig(width=4, repeats=3))
+    assert not same_settings(saved, TrainConfig(width=8))

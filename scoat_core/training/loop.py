@@ -81,6 +81,14 @@ class TrainConfig:
                            deep_supervision=self.deep_supervision)
 
 
+def same_settings(saved: dict, cfg: TrainConfig) -> bool:
+    """True when a checkpoint's settings equal ``cfg``; settings added to TrainConfig after the
+    checkpoint was written count as equal when ``cfg`` keeps their default value."""
+    current = json.loads(json.dumps(cfg.to_json()))
+    defaults = json.loads(json.dumps(TrainConfig().to_json()))
+    return all(saved[k] == v if k in saved else v == defaults[k] for k, v in current.items())
+
+
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
     """Learning rate of an epoch (0-based) under the step schedule with one restart."""
     if cfg.restart_epoch and epoch >= cfg.restart_epoch:
@@ -139,7 +147,7 @@ class Trainer:
         if not self.checkpoint.exists():
             return
         state = torch.load(self.checkpoint, map_location=self.device, weights_only=True)
-        if state.get("config") != json.loads(json.dumps(self.cfg.to_json())):
+        if not same_settings(state.get("config") or {}, self.cfg):
             raise ResumeError(f"{self.checkpoint}: made with other settings; use a new run folder")
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
