@@ -123,7 +123,7 @@ def _train_full(samples, cfg, args, command: str) -> dict[str, Any]:
         "training": {
             "command": command,
             "settings": cfg.to_json(),
-            "data": str(args.images),
+            "data": _data_description(args.images),
             "n_images": len(samples),
             "seconds": round(sum(h["seconds"] for h in history), 1),
             "device": str(trainer.device),
@@ -146,6 +146,29 @@ def _train_full(samples, cfg, args, command: str) -> dict[str, Any]:
         manifest["default"] = name
         write_models_manifest(manifest_path, manifest)
     return entry
+
+
+def _data_description(images: Path) -> dict[str, str]:
+    """Where the training images came from, and the licence their SOURCE.txt states."""
+    images = images.resolve()
+    try:
+        shown = str(images.relative_to(shared_data_dir().resolve()))
+    except ValueError:
+        shown = str(images)
+    out = {"images": shown}
+    source = images.parent / "SOURCE.txt"
+    if source.is_file():
+        lines = source.read_text(errors="replace").splitlines()
+        for key in ("Origin", "Licence"):
+            block = []
+            for line in lines:
+                if line.startswith(key) or (block and line.startswith(" ")):
+                    block.append(line.removeprefix(key).strip())
+                elif block:
+                    break
+            if block:
+                out[key.lower()] = " ".join(block)
+    return out
 
 
 def _hardware() -> str:
