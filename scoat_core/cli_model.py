@@ -108,12 +108,11 @@ def _train_full(samples, cfg, args, command: str) -> dict[str, Any]:
     from scoat_core import normalization
     from scoat_core.models.weights import MANIFEST_NAME, read_manifest, save_weights
     from scoat_core.models.weights import write_manifest as write_models_manifest
-    from scoat_core.training.loop import Trainer
+    from scoat_core.training.loop import Trainer, summarize_folds
 
     trainer = Trainer(cfg, args.out / "full", TerminalProgress("training (all data)"))
     history = trainer.fit(samples, np.arange(len(samples)))
     name = args.name or f"{cfg.arch}-w{cfg.width}-{cfg.loss}"
-    cv_path = args.out / "cv_metrics.json"
     extra = {
         "name": name,
         "input_scale": cfg.scale,
@@ -130,7 +129,8 @@ def _train_full(samples, cfg, args, command: str) -> dict[str, Any]:
             "hardware": _hardware(),
             "final_loss": history[-1]["loss"] if history else None,
         },
-        "cv_metrics": json.loads(cv_path.read_text()) if cv_path.exists() else None,
+        "cv_metrics": summarize_folds(args.out) if any(args.out.glob("fold*/metrics.json"))
+        else None,
     }
     meta = {"input_scale": str(cfg.scale), "pixel_mm": str(extra["pixel_mm"]), "name": name}
     path = args.out / "full" / f"{name}.safetensors"
