@@ -72,6 +72,13 @@ class SqueezeExcitation(nn.Module):
         return self.fc(x.mean(dim=(2, 3))).view(n, c, 1, 1)
 
 
+def encoder_blocks(in_channels: int, widths: Sequence[int]) -> nn.ModuleList:
+    """The five residual encoder nodes X^{0..4,0} that every architecture shares."""
+    return nn.ModuleList(
+        ResidualBlock(in_channels if i == 0 else widths[i - 1], widths[i]) for i in range(5)
+    )
+
+
 def upsample_to(x: Tensor, size: Sequence[int]) -> Tensor:
     """Bilinear upsampling (align_corners=False) to an explicit (H, W)."""
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)

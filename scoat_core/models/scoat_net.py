@@ -53,6 +53,7 @@ from scoat_core.models.blocks import (
     SqueezeExcitation,
     cat,
     down,
+    encoder_blocks,
     h_r,
     h_s,
     upsample_to,
@@ -123,9 +124,7 @@ class SCOATNet(SegmentationModel):
     ) -> None:
         super().__init__(in_channels, out_channels, width, deep_supervision)
         c = self.widths
-        self.encoder = nn.ModuleList(
-            ResidualBlock(in_channels if i == 0 else c[i - 1], c[i]) for i in range(5)
-        )
+        self.encoder = encoder_blocks(in_channels, c)
         self.top = nn.ModuleList(ResidualBlock(j * c[0] + c[1], c[0]) for j in range(1, 5))
         self.attention = nn.ModuleDict(
             {f"{i}_{j}": AttentionNode(c[i], c[i + 1], j) for i, j in ATTENTION_NODES}

@@ -16,6 +16,7 @@ from scoat_core.models.blocks import (
     SegmentationModel,
     cat,
     down,
+    encoder_blocks,
     upsample_to,
     widths_for,
 )
@@ -35,9 +36,7 @@ class UNet(SegmentationModel):
     ) -> None:
         c = widths_for(width)
         super().__init__(in_channels, out_channels, width, deep_supervision, head_channels=c[3::-1])
-        self.encoder = nn.ModuleList(
-            ResidualBlock(in_channels if i == 0 else c[i - 1], c[i]) for i in range(5)
-        )
+        self.encoder = encoder_blocks(in_channels, c)
         # decoder[d] produces depth d from encoder depth d and decoder depth d + 1
         self.decoder = nn.ModuleList(ResidualBlock(c[d] + c[d + 1], c[d]) for d in range(4))
         self._finish()

@@ -15,6 +15,7 @@ from scoat_core.models.blocks import (
     SegmentationModel,
     cat,
     down,
+    encoder_blocks,
     upsample_to,
 )
 
@@ -33,9 +34,7 @@ class UNetPlusPlus(SegmentationModel):
     ) -> None:
         super().__init__(in_channels, out_channels, width, deep_supervision)
         c = self.widths
-        self.encoder = nn.ModuleList(
-            ResidualBlock(in_channels if i == 0 else c[i - 1], c[i]) for i in range(5)
-        )
+        self.encoder = encoder_blocks(in_channels, c)
         self.nested = nn.ModuleDict(
             {
                 f"{i}_{j}": ResidualBlock(j * c[i] + c[i + 1], c[i])
