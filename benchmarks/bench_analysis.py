@@ -71,6 +71,8 @@ def main() -> None:
     parser.add_argument("--phantom-only", action="store_true")
     parser.add_argument("--phantom-matrix", type=int, default=512)
     parser.add_argument("--phantom-z-mm", type=float, default=300.0)
+    parser.add_argument("--phantom-slice-mm", type=float, default=1.0,
+                        help="0.5 gives a 600-slice exam for the memory check")
     args = parser.parse_args()
     model = load_model(args.weights)
     rows = []
@@ -81,7 +83,8 @@ def main() -> None:
         print(f"read RICORD in {time.perf_counter() - t0:.1f} s")
         rows.append(bench("ricord (255 slices)", volume, model, args.device,
                           not args.skip_naive))
-    ph = make_phantom(matrix=args.phantom_matrix, slice_spacing_mm=1.0, slice_thickness_mm=1.0,
+    ph = make_phantom(matrix=args.phantom_matrix, slice_spacing_mm=args.phantom_slice_mm,
+                      slice_thickness_mm=args.phantom_slice_mm,
                       z_extent_mm=args.phantom_z_mm, seed=3)
     rows.append(bench(f"phantom ({ph.ct.shape[0]} slices)", ph.ct, model, args.device,
                       not args.skip_naive))
