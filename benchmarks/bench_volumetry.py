@@ -1,11 +1,12 @@
 """Volumetry accuracy of the whole pipeline on phantoms of known lesion and lung volume.
 
-For phantoms across in-plane spacings (0.6–1.0 mm) and slice thicknesses (1–5 mm), `analyze()`
+For phantoms across in-plane spacings (0.6–1.0 mm, field of view 340 mm so the matrix grows as the
+pixel shrinks, as on a scanner) and slice thicknesses (1–5 mm), `analyze()`
 runs with the shipped model (its own lung mask and opacity), and the measured lung volume and LOV
 are compared with the phantom's truth. With the true masks the volumetry is exact by construction
 (tests/test_quantify.py); this measures the error of the masks themselves.
 
-Usage: python benchmarks/bench_volumetry.py [--weights FILE] [--matrix 384] [--json OUT]
+Usage: python benchmarks/bench_volumetry.py [--weights FILE] [--fov-mm 340] [--json OUT]
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ CASES = [(0.6, 1.0), (0.7, 2.5), (0.8, 1.25), (0.9, 3.0), (1.0, 5.0)]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path)
-    parser.add_argument("--matrix", type=int, default=384)
+    parser.add_argument("--fov-mm", type=float, default=340.0)
     parser.add_argument("--lesion-ml", type=float, default=250.0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     model = load_model(args.weights)
     rows = []
     for k, (inplane, thickness) in enumerate(CASES):
-        ph = make_phantom(matrix=args.matrix, fov_mm=args.matrix * inplane,
+        ph = make_phantom(matrix=round(args.fov_mm / inplane), fov_mm=args.fov_mm,
                           slice_thickness_mm=thickness, slice_spacing_mm=thickness,
                           lesion_ml=args.lesion_ml, seed=10 + k)
         m = analyze(ph.ct, model, device="cpu").metrics

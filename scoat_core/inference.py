@@ -7,7 +7,10 @@ network, slice by slice on the lung region) → volumetry. Plain-Python callback
 Opacity inference, in order:
 
 1. only slices that contain lung are predicted, each cropped to the lungs' bounding box plus a
-   ``CROP_MARGIN_MM`` margin; the crop is resampled in-plane to the model's pixel size
+   ``CROP_MARGIN_MM`` margin, the crop's corner aligned to the network's pooling grid (16 model
+   pixels) so that the crop sees the same pixel grid as the whole slice would (measured agreement
+   with whole-slice inference in ``benchmarks/bench_analysis.py``); the crop is resampled in-plane
+   to the model's pixel size
    (``pixel_mm`` in its manifest) by the segmenter and the probability map restored to the crop;
 2. slices go through the network in batches; only the current batch exists in float;
 3. post-processing: probability > ``THRESHOLD`` (0.5), kept inside the lung mask dilated by
@@ -176,7 +179,7 @@ def predict_opacity(volume: Volume, lung_labels: np.ndarray, seg: SliceSegmenter
     zs = np.flatnonzero(lungs.any(axis=(1, 2)))
     if zs.size == 0:
         return out
-    rows, cols = _crop_box(lungs, volume.spacing)
+    rows, cols = _crop_box(lungs, volume.spacing, align=max(1, round(16 / seg.scale)))
     for start in range(0, zs.size, batch_size):
         batch_z = zs[start : start + batch_size]
         crops = [hu_to_unit(volume.array[z, rows, cols]) for z in batch_z]
@@ -192,12 +195,19 @@ def predict_opacity(volume: Volume, lung_labels: np.ndarray, seg: SliceSegmenter
     return out
 
 
-def _crop_box(lungs: np.ndarray, spacing) -> tuple[slice, slice]:
+def _crop_box(lungs: np.ndarray, spacing, align: int = 1) -> tuple[slice, slice]:
+    """Lung bounding box plus margin, start and size rounded out to multiples of ``align``."""
     yx = lungs.any(axis=0)
     ys, xs = np.flatnonzero(yx.any(1)), np.flatnonzero(yx.any(0))
     my, mx = round(CROP_MARGIN_MM / spacing[1]), round(CROP_MARGIN_MM / spacing[0])
-    return (slice(max(0, ys[0] - my), min(yx.shape[0], ys[-1] + my + 1)),
-            slice(max(0, xs[0] - mx), min(yx.shape[1], xs[-1] + mx + 1)))
+
+    def side(lo: int, hi: int, n: int) -> slice:
+        start = max(0, lo) // align * align
+        stop = start + -(-(min(n, hi) - start) // align) * align
+        return slice(start, min(n, stop))
+
+    return side(ys[0] - my, ys[-1] + my + 1, yx.shape[0]), side(xs[0] - mx, xs[-1] + mx + 1,
+                                                                 yx.shape[1])
 
 
 def postprocess(mask: np.ndarray, lungs: np.ndarray, spacing) -> np.ndarray:

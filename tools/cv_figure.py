@@ -34,7 +34,17 @@ def fold_model(fold_dir: Path, cfg: TrainConfig):
     return model.eval()
 
 
+def _square(a: np.ndarray) -> np.ndarray:
+    """Centre-pad to a square so the tile keeps the image's aspect ratio."""
+    n = max(a.shape)
+    out = np.zeros((n, n), a.dtype)
+    y, x = (n - a.shape[0]) // 2, (n - a.shape[1]) // 2
+    out[y : y + a.shape[0], x : x + a.shape[1]] = a
+    return out
+
+
 def overlay(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, size: int = 256) -> np.ndarray:
+    image, truth, pred = _square(image), _square(truth), _square(pred)
     rgb = np.repeat(resize(image, (size, size), order=1)[..., None], 3, axis=2)
     truth = resize(truth.astype(float), (size, size), order=0) > 0.5
     pred = resize(pred.astype(float), (size, size), order=0) > 0.5
@@ -64,7 +74,7 @@ def main() -> None:
             dsc = metrics.metrics_from_counts(metrics.counts(pred, sample.mask > 0))["dsc"]
             tiles.append(overlay(sample.image, sample.mask > 0, pred))
             captions.append(f"{fold_dir.name} image {name}: DSC {dsc:.2f}")
-    cols = 4
+    cols = min(5, len(tiles))
     rows = -(-len(tiles) // cols)
     grid = np.zeros((rows * 256, cols * 256, 3), np.uint8)
     for k, tile in enumerate(tiles):
