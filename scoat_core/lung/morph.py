@@ -14,7 +14,12 @@ FACES = ndimage.generate_binary_structure(3, 1)
 
 def fill_holes_2d(mask: np.ndarray) -> np.ndarray:
     """Fill the holes of every axial slice (background not connected to the slice border)."""
-    lab, n = ndimage.label(~mask, structure=PLANE)
+    return _fill_background_off_side_faces(mask, PLANE)
+
+
+def _fill_background_off_side_faces(mask: np.ndarray, structure: np.ndarray) -> np.ndarray:
+    """Set the background components that touch none of the four side faces."""
+    lab, n = ndimage.label(~mask, structure=structure)
     if n == 0:
         return mask.copy()
     keep = np.ones(n + 1, dtype=bool)
@@ -30,14 +35,7 @@ def fill_holes_3d(mask: np.ndarray) -> np.ndarray:
     The first and last slices are not faces: a structure enclosed in the end slice of a scan
     that cuts the lungs (or in a single slice) is a hole.
     """
-    lab, n = ndimage.label(~mask, structure=FACES)
-    if n == 0:
-        return mask.copy()
-    keep = np.ones(n + 1, dtype=bool)
-    for face in (lab[:, 0, :], lab[:, -1, :], lab[:, :, 0], lab[:, :, -1]):
-        keep[np.unique(face)] = False
-    keep[0] = True
-    return keep[lab]
+    return _fill_background_off_side_faces(mask, FACES)
 
 
 def component_sizes(
