@@ -29,7 +29,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("SCOAT Follow-up")
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Patient / exam / series", "Shape", "Spacing (mm)", "Notes"])
-        self.tree.setColumnWidth(0, 420)
+        self.tree.setColumnWidth(0, 400)
+        self.tree.setColumnWidth(1, 100)
+        self.tree.setColumnWidth(2, 150)
         self.status = QLabel(DISCLAIMER)
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -68,7 +70,8 @@ class MainWindow(QMainWindow):
     def show_inventory(self, inventory: Inventory) -> None:
         self.tree.clear()
         for patient in inventory.patients:
-            p_item = QTreeWidgetItem([f"{patient.patient_id} {patient.patient_name}".strip()])
+            name = patient.patient_name if patient.patient_name != patient.patient_id else ""
+            p_item = QTreeWidgetItem([f"{patient.patient_id} {name}".strip()])
             self.tree.addTopLevelItem(p_item)
             for exam in patient.exams:
                 when = exam.study_date.isoformat() if exam.study_date else "no date"
