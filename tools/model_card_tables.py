@@ -24,7 +24,8 @@ def row(run: Path, kind: str) -> str:
     for name in METRIC_NAMES:
         v, sd = s[name][kind], s[name][f"{kind}_sd"]
         cells.append("n/a" if v is None else f"{100 * v:.1f} ± {100 * sd:.1f}")
-    label = (f"{cfg['arch']} w{cfg['width']}, {cfg['loss']}, {cfg['epochs']} ep, "
+    label = (f"{cfg['arch']} w{cfg['width']}, {cfg['loss']}, {cfg['epochs']} ep × "
+             f"{cfg.get('repeats', 1)} passes, batch {cfg['batch_size']}, lr {cfg['lr']:g}, "
              f"{cfg['size']} px @ ×{cfg['scale']}, {s['n_folds']}/{cfg['folds']} folds")
     return f"| {label} | " + " | ".join(cells) + " |"
 
