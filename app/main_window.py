@@ -1,87 +1,764 @@
-"""Main window (first version): an exam browser over scoat_core's inventory."""
+"""The main window: patient browser, viewer / comparison / timeline / 3-D / attention tabs,
+background jobs (one at a time, queued) with progress and cancel, exports and preferences."""
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+from PySide6.QtCore import QByteArray, QStandardPaths, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QTreeWidget,
-    QTreeWidgetItem,
+    QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from scoat_core.io.errors import ScoatIOError
-from scoat_core.io.exams import Inventory, find_exams
+from app.metrics_table import MetricsTable
+from app.patient_browser import PatientBrowser
+from app.preferences import Preferences, PreferencesDialog
+from app.timeline_plot import TimelinePlot
+from app.viewer_panel import ViewerPanel
+from app.workers import ANALYSIS_STAGES, Job, ProgressPanel, eta_from, limit_torch_threads, run_job
+from scoat_core import __version__
+from scoat_core.store import AnalysisRow, Store
+from scoat_core.timeline_table import TimelineEntry
 
-DISCLAIMER = "Research software. Not for diagnostic use."
+log = logging.getLogger(__name__)
+DISCLAIMER = "Research software — not for diagnostic use."
+SHORTCUTS = [
+    ("Ctrl+O", "Import a folder"), ("Ctrl+A", "Analyse the selected exam"),
+    ("Ctrl+Shift+A", "Analyse all exams of the patient"), ("Ctrl+E", "Export the view as PNG"),
+    ("Ctrl+P", "Export the PDF report"), ("Ctrl+,", "Preferences"),
+    ("Up / Down, wheel", "Next / previous slice"), ("Page Up / Page Down", "10 slices"),
+    ("Home / End", "First / last slice"), ("Right drag", "Window / level"),
+    ("1 / 2", "Lung / mediastinum window"), ("Ctrl+wheel, + / −", "Zoom"),
+    ("Middle drag, Shift+left drag", "Pan"), ("Left click", "Crosshair (links the panes)"),
+    ("R, double-click", "Reset zoom and pan"), ("Ctrl+1 … Ctrl+5", "Viewer, Compare, Timeline, "
+                                                                  "3-D, Attention tabs"),
+]
+
+
+def app_data_dir() -> Path:
+    """Where the database and the cache live (``SCOAT_APP_DATA`` overrides, for tests)."""
+    override = os.environ.get("SCOAT_APP_DATA")
+    if override:
+        return Path(override)
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".scoat-followup")
+
+
+def current_model_sha() -> str | None:
+    """SHA-256 of the shipped default model, from its manifest (no weights loaded)."""
+    from scoat_core.models.weights import (
+        MANIFEST_NAME,
+        find_entry,
+        read_manifest,
+        shipped_models_dir,
+    )
+
+    try:
+        return find_entry(read_manifest(shipped_models_dir() / MANIFEST_NAME))["sha256"]
+    except Exception:
+        return None
 
 
 class MainWindow(QMainWindow):
-    """Lists patients → exams → series found in an imported folder."""
+    """The application window (see the module docstring)."""
 
-    def __init__(self) -> None:
+    idle = Signal()
+    """Emitted when the job queue runs empty."""
+
+    def __init__(self, store: Store | None = None, interactive: bool = True,
+                 model_loader: Callable[[], Any] | None = None) -> None:
         super().__init__()
         self.setWindowTitle("SCOAT Follow-up")
-        self.tree = QTreeWidget()
-        self.tree.setHeaderLabels(["Patient / exam / series", "Shape", "Spacing (mm)", "Notes"])
-        self.tree.setColumnWidth(0, 400)
-        self.tree.setColumnWidth(1, 100)
-        self.tree.setColumnWidth(2, 150)
-        self.status = QLabel(DISCLAIMER)
+        self.setAcceptDrops(True)
+        self.interactive = interactive
+        """False for --screenshot runs and tests: no modal dialogs, problems go to the log."""
+        data = app_data_dir()
+        data.mkdir(parents=True, exist_ok=True)
+        self.store = store or Store.open(data / "scoat.db")
+        self.prefs = Preferences()
+        self.model_sha = current_model_sha()
+        self._model_loader = model_loader
+        self._model = None
+        self._queue: list[tuple[str, Callable[[], Job], Callable[[Any], None]]] = []
+        self.job: Job | None = None
+        self.errors: list[str] = []
+        self.exam_pk: int | None = None
+        self.exam_data: dict[str, Any] | None = None
+
+        self.browser = PatientBrowser(self.store)
+        self.browser.model_sha = self.model_sha
+        self.browser.exam_selected.connect(self.open_exam)
+        self.browser.patient_selected.connect(self._patient_changed)
+        self.browser.action_requested.connect(self._browser_action)
+        self.viewer = ViewerPanel()
+        self.viewer.set_overlay(self.prefs.overlay_mode, self.prefs.overlay_alpha,
+                                self.prefs.show_lung_contour)
+        self.viewer.apply_preset(self.prefs.window_preset)
+        self.viewer.axial.slice_changed.connect(self._axial_slice)
+        self.plot = TimelinePlot()
+        self.plot.set_x_mode(self.prefs.x_axis)
+        self.plot.exam_clicked.connect(self._select_exam)
+        self.table = MetricsTable()
+        self.table.exam_activated.connect(self._select_exam)
+        timeline = QSplitter(Qt.Orientation.Vertical)
+        timeline.addWidget(self.plot)
+        timeline.addWidget(self.table)
+        timeline.setSizes([420, 260])
+        self.timeline = timeline
+        self.compare_host = QWidget()
+        self.compare_host.setLayout(QVBoxLayout())
+        self.comparison = None
+        self._compare_note = QLabel("Analyse two or more exams of a patient to compare them.")
+        self._compare_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.compare_host.layout().addWidget(self._compare_note)
+        self.view3d = None
+        self.view3d_host = QWidget()
+        self.view3d_host.setLayout(QVBoxLayout())
+        self.attention = None
+        self.attention_host = QWidget()
+        self.attention_host.setLayout(QVBoxLayout())
+        self.tabs = QTabWidget()
+        for widget, title in ((self.viewer, "Viewer"), (self.compare_host, "Compare"),
+                              (self.timeline, "Timeline"), (self.view3d_host, "3-D"),
+                              (self.attention_host, "Attention")):
+            self.tabs.addTab(widget, title)
+        self.tabs.currentChanged.connect(self._tab_changed)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.browser)
+        split.addWidget(self.tabs)
+        split.setStretchFactor(1, 1)
+        split.setSizes([430, 1100])
+        self.split = split
+        self.progress = ProgressPanel()
         central = QWidget()
         layout = QVBoxLayout(central)
-        layout.addWidget(self.tree)
-        layout.addWidget(self.status)
+        layout.setContentsMargins(4, 4, 4, 0)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.progress)
         self.setCentralWidget(central)
-        menu = self.menuBar().addMenu("&File")
-        menu.addAction("&Import folder…", self._ask_folder)
-        menu.addAction("Open &demo patient", self.open_demo)
-        menu.addAction("&Quit", self.close)
+        self.device_label = QLabel()
+        self.statusBar().addPermanentWidget(self.device_label)
+        self.statusBar().showMessage(DISCLAIMER)
+        self._update_device_label()
+        self._build_menus()
+        self._restore_layout()
+        self.refresh()
 
-    def _ask_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Import a folder of exams")
+    # ------------------------------------------------------------------ menus
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        tools = self.addToolBar("Main")
+        tools.setObjectName("main-toolbar")
+
+        def action(menu, text, slot, shortcut=None, toolbar=False) -> QAction:
+            act = QAction(text, self)
+            act.triggered.connect(slot)
+            if shortcut:
+                act.setShortcut(QKeySequence(shortcut))
+            menu.addAction(act)
+            if toolbar:
+                tools.addAction(act)
+            return act
+
+        file = bar.addMenu("&File")
+        action(file, "&Import folder…", self.ask_import_folder, "Ctrl+O", True)
+        action(file, "Import &file (NIfTI, MHA, NRRD)…", self.ask_import_file)
+        action(file, "Open &demo patient", lambda: self.open_demo(analyse=True))
+        file.addSeparator()
+        action(file, "&Export current view as PNG…", self.export_png, "Ctrl+E", True)
+        action(file, "Export &PDF report…", self.export_pdf, "Ctrl+P", True)
+        file.addSeparator()
+        action(file, "&Quit", self.close, "Ctrl+Q")
+        analysis = bar.addMenu("&Analysis")
+        action(analysis, "&Analyse selected exam", self.analyse_selected, "Ctrl+A", True)
+        action(analysis, "Analyse &all exams of the patient", self.analyse_patient,
+               "Ctrl+Shift+A", True)
+        action(analysis, "&Cancel running job", self.cancel_jobs, "Esc")
+        view = bar.addMenu("&View")
+        for i, name in enumerate(("Viewer", "Compare", "Timeline", "3-D", "Attention")):
+            action(view, name, lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+        view.addSeparator()
+        action(view, "Lung window", lambda: self.viewer.apply_preset("lung"))
+        action(view, "Mediastinum window", lambda: self.viewer.apply_preset("mediastinum"))
+        settings = bar.addMenu("&Settings")
+        action(settings, "&Preferences…", self.show_preferences, "Ctrl+,")
+        help_menu = bar.addMenu("&Help")
+        action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, "F1")
+        action(help_menu, "&About SCOAT Follow-up", self.show_about)
+
+    # ------------------------------------------------------------------ layout state
+    def _restore_layout(self) -> None:
+        s = self.prefs.settings
+        geometry, state = s.value("window/geometry"), s.value("window/state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        sizes = s.value("window/split")
+        if isinstance(sizes, list) and len(sizes) == 2:
+            self.split.setSizes([int(x) for x in sizes])
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        s = self.prefs.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("window/split", self.split.sizes())
+        self.prefs.sync()
+        self.cancel_jobs()
+        super().closeEvent(event)
+
+    # ------------------------------------------------------------------ job queue
+    def enqueue(self, title: str, make_job: Callable[[], Job],
+                on_done: Callable[[Any], None]) -> None:
+        """Run ``make_job()`` after the jobs before it; ``on_done(result)`` on success."""
+        self._queue.append((title, make_job, on_done))
+        QTimer.singleShot(0, self._pump)
+
+    def busy(self) -> bool:
+        return self.job is not None or bool(self._queue)
+
+    def _pump(self) -> None:
+        if self.job is not None:
+            return
+        if not self._queue:
+            self.idle.emit()
+            return
+        title, make_job, on_done = self._queue.pop(0)
+        job = make_job()
+        self.job = job
+        self.progress.bind(job, title)
+        job.finished.connect(lambda result: self._job_done(on_done, result))
+        job.failed.connect(lambda message, details: self._job_failed(title, message, details))
+        job.cancelled.connect(self._job_cancelled)
+
+    def _job_done(self, on_done, result) -> None:
+        self.job = None
+        try:
+            on_done(result)
+        except Exception as exc:
+            log.exception("after job")
+            self._error("Could not show the result", str(exc))
+        QTimer.singleShot(0, self._pump)
+
+    def _job_failed(self, title: str, message: str, details: str) -> None:
+        self.job = None
+        self._error(f"{title} failed", message, details)
+        QTimer.singleShot(0, self._pump)
+
+    def _job_cancelled(self) -> None:
+        self.job = None
+        self._queue.clear()
+        self.statusBar().showMessage("Cancelled. Nothing was saved for the unfinished job.", 8000)
+        QTimer.singleShot(0, self._pump)
+
+    def cancel_jobs(self) -> None:
+        self._queue.clear()
+        if self.job is not None:
+            self.job.cancel()
+
+    def _error(self, title: str, message: str, details: str = "") -> None:
+        self.errors.append(f"{title}: {message}")
+        log.error("%s: %s %s", title, message, details)
+        if not self.interactive:
+            return
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=self)
+        if details:
+            box.setDetailedText(details)
+        box.exec()
+
+    # ------------------------------------------------------------------ import
+    def ask_import_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Import a folder of exams",
+                                                  self.prefs.last_import_folder)
         if folder:
-            self.open_path(Path(folder))
+            self.prefs.last_import_folder = folder
+            self.import_path(Path(folder))
 
-    def open_demo(self) -> None:
+    def ask_import_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import a CT volume", self.prefs.last_import_folder,
+            "CT volumes (*.nii *.nii.gz *.mha *.mhd *.nrrd *.nhdr);;All files (*)")
+        if path:
+            self.import_path(Path(path))
+
+    def import_path(self, path: Path, then: Callable[[list[int]], None] | None = None) -> None:
+        """Scan ``path`` in the background and add what it holds to the database."""
+        from app.workers import import_job
+
+        def done(inventory) -> None:
+            touched = self.store.import_inventory(inventory)
+            for problem in inventory.problems[:3]:
+                self.statusBar().showMessage(f"Skipped: {problem}", 10000)
+            self.refresh()
+            if not touched:
+                self._error("Nothing imported", f"{path}: no CT exam found.")
+                return
+            self.browser.select(1, touched[0])
+            self._ask_missing_dates(touched)
+            if then:
+                then(touched)
+
+        self.enqueue(f"Importing {path.name}", lambda: import_job(path), done)
+
+    def _ask_missing_dates(self, patient_pks: list[int]) -> None:
+        for pk in patient_pks:
+            for exam in self.store.exams(pk):
+                if exam.study_date is None and self.interactive:
+                    self._set_date(exam.id)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.import_path(Path(url.toLocalFile()))
+
+    def open_demo(self, analyse: bool = True) -> None:
+        """The phantom demo patient (four exams, two scanners), written once, then imported."""
         from scoat_core.cli import default_demo_dir
         from scoat_core.phantom import make_timeline, write_timeline
 
         out = default_demo_dir()
         if not any(out.glob("*/truth.json")):
-            write_timeline(make_timeline(4, seed=0), out)
-        self.open_path(out)
+            self.statusBar().showMessage("Writing the demo patient…")
 
-    def open_path(self, path: Path) -> None:
-        try:
-            inventory = find_exams(path)
-        except ScoatIOError as exc:
-            QMessageBox.warning(self, "Cannot open", str(exc))
+            def work(progress, cancel):
+                progress(0.1, "Generating four phantom exams")
+                write_timeline(make_timeline(4, seed=0), out)
+                return out
+
+            self.enqueue("Demo patient", lambda: run_job(work), lambda _: None)
+        self.import_path(out, then=(lambda pks: self.analyse_patients(pks)) if analyse else None)
+
+    # ------------------------------------------------------------------ browser
+    def refresh(self) -> None:
+        self.browser.refresh()
+        pk = self.browser.current_patient()
+        if pk is not None:
+            self._patient_changed(pk)
+
+    def _select_exam(self, exam_pk: int) -> None:
+        self.browser.select(2, exam_pk)
+        self.tabs.setCurrentWidget(self.viewer)
+
+    def _browser_action(self, action: str, pk: int) -> None:
+        handlers = {"analyse": lambda: self.analyse_exams([pk]),
+                    "analyse_patient": lambda: self.analyse_patients([pk]),
+                    "choose_series": lambda: self._choose_series(pk),
+                    "set_date": lambda: self._set_date(pk),
+                    "locate": lambda: self._locate(pk),
+                    "merge": lambda: self._merge(pk),
+                    "delete_patient": lambda: self._delete_patient(pk)}
+        handlers[action]()
+
+    def _choose_series(self, exam_pk: int) -> None:
+        series = [s for s in self.store.series(exam_pk) if s.usable]
+        if len(series) < 2:
+            self._error("Choose series", "This exam has only one usable series.")
             return
-        self.show_inventory(inventory)
-        n = len(inventory.usable_series())
-        self.status.setText(f"{path}: {n} usable series. {DISCLAIMER}")
+        labels = [f"{s.description or s.series_uid} — {s.kernel} — "
+                  f"{s.slice_thickness_mm or '?'} mm — {s.shape}" for s in series]
+        current = next((i for i, s in enumerate(series) if s.selected), 0)
+        text, ok = QInputDialog.getItem(self, "Choose series", "Series analysed for this exam:",
+                                        labels, current, False)
+        if ok:
+            self.store.select_series(exam_pk, series[labels.index(text)].id)
+            self.refresh()
+            self.open_exam(exam_pk)
 
-    def show_inventory(self, inventory: Inventory) -> None:
-        self.tree.clear()
-        for patient in inventory.patients:
-            name = patient.patient_name if patient.patient_name != patient.patient_id else ""
-            p_item = QTreeWidgetItem([f"{patient.patient_id} {name}".strip()])
-            self.tree.addTopLevelItem(p_item)
-            for exam in patient.exams:
-                when = exam.study_date.isoformat() if exam.study_date else "no date"
-                e_item = QTreeWidgetItem([f"{when}  {exam.description}"])
-                p_item.addChild(e_item)
-                for s in exam.series:
-                    shape = "×".join(map(str, s.shape)) if s.shape else ""
-                    spacing = "×".join(f"{v:.3g}" for v in s.spacing_mm) if s.spacing_mm else ""
-                    notes = s.excluded_reason or "; ".join(s.warnings)
-                    label = f"{'★ ' if s.selected else ''}{s.info.series_description}"
-                    e_item.addChild(QTreeWidgetItem([label, shape, spacing, notes]))
-            p_item.setExpanded(True)
-        self.tree.expandAll()
+    def _set_date(self, exam_pk: int) -> None:
+        exam = self.store.exam(exam_pk)
+        source = exam.selected.source.name if exam.selected else ""
+        default = exam.study_date.isoformat() if exam.study_date else ""
+        text, ok = QInputDialog.getText(self, "Exam date",
+                                        f"Date of the exam {source} (YYYY-MM-DD):", text=default)
+        if not ok or not text.strip():
+            return
+        try:
+            when = date.fromisoformat(text.strip())
+        except ValueError:
+            self._error("Exam date", f"'{text}' is not a date like 2020-03-14.")
+            return
+        self.store.set_exam_date(exam_pk, when)
+        self.refresh()
+
+    def _locate(self, exam_pk: int) -> None:
+        exam = self.store.exam(exam_pk)
+        if exam.selected is None:
+            return
+        old = exam.selected.source
+        folder = QFileDialog.getExistingDirectory(self, f"Where is {old.name} now?")
+        if folder:
+            n = self.store.locate(exam.selected.id, Path(folder))
+            self.statusBar().showMessage(f"{n} source path(s) updated.", 8000)
+            self.refresh()
+
+    def _merge(self, keep_pk: int) -> None:
+        others = [p for p in self.store.patients() if p.id != keep_pk]
+        if not others:
+            return
+        labels = [f"{p.patient_id} {p.name} ({p.n_exams} exams)" for p in others]
+        text, ok = QInputDialog.getItem(self, "Merge patients",
+                                        "Move the exams of this patient into the selected one:",
+                                        labels, 0, False)
+        if ok:
+            self.store.merge_patients(keep_pk, others[labels.index(text)].id)
+            self.refresh()
+
+    def _delete_patient(self, pk: int) -> None:
+        answer = QMessageBox.question(self, "Remove patient", "Remove this patient and its "
+                                      "cached results from the list? The source files stay.")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.store.delete_patient(pk)
+            self.refresh()
+
+    # ------------------------------------------------------------------ exam display
+    def open_exam(self, exam_pk: int) -> None:
+        """Load the exam's CT (cache first) and its masks in the background, then show them."""
+        exam = self.store.exam(exam_pk)
+        if exam.selected is None:
+            self._error("Cannot open", "This exam has no usable CT series.")
+            return
+        self.exam_pk = exam_pk
+        series = exam.selected
+        patient = self.store.patient(exam.patient_pk)
+
+        def work(progress, cancel):
+            progress(0.1, "Reading the CT")
+            volume = self.store.load_volume(series)
+            row = self.store.analysis(series.id)
+            lung = opacity = None
+            if row is not None:
+                progress(0.8, "Reading the masks")
+                lung_v, opacity_v = self.store.load_masks(row)
+                lung, opacity = lung_v.array, opacity_v.array
+            return {"exam": exam, "volume": volume, "lung": lung, "opacity": opacity,
+                    "analysis": row, "patient": patient}
+
+        self.enqueue(f"Opening {exam.study_date or 'exam'}", lambda: run_job(work),
+                     self._show_exam)
+
+    def _show_exam(self, data: dict[str, Any]) -> None:
+        if data["exam"].id != self.exam_pk:
+            return  # another exam was selected meanwhile
+        self.exam_data = data
+        self.viewer.set_exam(data["volume"], data["lung"], data["opacity"], self.exam_label(data))
+        self._update_3d()
+        self._update_attention()
+
+    def exam_label(self, data: dict[str, Any]) -> str:
+        exam, volume, row = data["exam"], data["volume"], data["analysis"]
+        info = volume.info
+        scanner = " ".join(x for x in (info.manufacturer, info.model) if x)
+        lines = [f"{exam.study_date or 'date unknown'} · {scanner or 'scanner unknown'}"
+                 f"{' · ' + info.kernel if info.kernel else ''}"]
+        if row is not None:
+            m = row.metrics
+            stale = " (other model)" if self.model_sha and row.is_stale(self.model_sha) else ""
+            lines.append(f"LOV {m['lov_ml']:.1f} mL · PO {m['po_percent']:.1f} %{stale}")
+        else:
+            lines.append("not analysed")
+        return "\n".join(lines)
+
+    def _axial_slice(self, z: int) -> None:
+        if self.attention is not None and self.tabs.currentWidget() is self.attention_host:
+            self.attention.set_slice(z)
+
+    def _tab_changed(self, _index: int) -> None:
+        current = self.tabs.currentWidget()
+        if current is self.view3d_host:
+            self._update_3d()
+        elif current is self.attention_host:
+            self._update_attention()
+        elif current is self.compare_host:
+            self.update_comparison()
+
+    def _update_3d(self) -> None:
+        if self.tabs.currentWidget() is not self.view3d_host or not self.exam_data:
+            return
+        if self.view3d is None:
+            from app.view3d import View3D
+
+            self.view3d = View3D()
+            self.view3d_host.layout().addWidget(self.view3d)
+        d = self.exam_data
+        if d["lung"] is not None:
+            v = d["volume"]
+            self.view3d.set_masks(d["lung"], d["opacity"], v.spacing, v.direction, v.origin)
+
+    def _update_attention(self) -> None:
+        if self.tabs.currentWidget() is not self.attention_host or not self.exam_data:
+            return
+        if self.attention is None:
+            from app.attention_view import AttentionPanel
+
+            self.attention = AttentionPanel(model=self.loaded_model)
+            self.attention_host.layout().addWidget(self.attention)
+        self.attention.set_volume(self.exam_data["volume"], self.viewer.axial.slice_index())
+
+    # ------------------------------------------------------------------ patient views
+    def _patient_changed(self, patient_pk: int) -> None:
+        entries = self.timeline_entries(patient_pk)
+        self.plot.set_entries(entries)
+        self.table.set_entries(entries)
+        self._compare_patient = None
+        if self.tabs.currentWidget() is self.compare_host:
+            self.update_comparison()
+
+    def timeline_entries(self, patient_pk: int) -> list[TimelineEntry]:
+        out = []
+        for exam, row in self.store.analyses_for_patient(patient_pk):
+            s = exam.selected
+            scanner = " ".join(x for x in (s.manufacturer, s.model) if x) if s else ""
+            label = exam.study_date.isoformat() if exam.study_date else f"exam {exam.id}"
+            out.append(TimelineEntry(exam.id, exam.study_date, label, scanner,
+                                     row.metrics if row else None))
+        return out
+
+    def update_comparison(self) -> None:
+        """Load up to four analysed exams of the patient and register them to the first."""
+        patient_pk = self.browser.current_patient()
+        if patient_pk is None or getattr(self, "_compare_patient", None) == patient_pk:
+            return
+        pairs = [(e, r) for e, r in self.store.analyses_for_patient(patient_pk) if r]
+        if len(pairs) < 2:
+            self._compare_note.setText("Analyse two or more exams of this patient to compare "
+                                       "them.")
+            return
+        pairs = pairs[:1] + pairs[1:][-3:]  # the baseline and the three latest
+        self._compare_patient = patient_pk
+
+        def work(progress, cancel):
+            from app.comparison import TimePoint
+            from scoat_core.comparison import compute_registrations
+
+            points = []
+            for i, (exam, row) in enumerate(pairs):
+                progress(0.5 * i / len(pairs), f"Reading exam {i + 1} of {len(pairs)}")
+                volume = self.store.load_volume(exam.selected)
+                lung, opacity = self.store.load_masks(row)
+                points.append(TimePoint(exam.id, str(exam.study_date or ""), volume,
+                                        lung.array, opacity.array, row.metrics))
+
+            def reg_progress(done, total):
+                progress(0.5 + 0.5 * done / max(total, 1), "Registering to the first exam")
+
+            registrations = compute_registrations(points, progress=reg_progress, cancel=cancel)
+            return points, registrations
+
+        self.enqueue("Preparing the comparison", lambda: run_job(work), self._show_comparison)
+
+    def _show_comparison(self, result) -> None:
+        from app.comparison import ComparisonView
+
+        points, registrations = result
+        if self.comparison is None:
+            self.comparison = ComparisonView()
+            self._compare_note.hide()
+            self.compare_host.layout().addWidget(self.comparison)
+        self.comparison.set_time_points(points, registrations)
+
+    # ------------------------------------------------------------------ analysis
+    def loaded_model(self):
+        """The opacity model, loaded once (in whichever thread asks first)."""
+        if self._model is None:
+            from scoat_core.inference import load_model
+
+            self._model = (self._model_loader or load_model)()
+        return self._model
+
+    def analyse_selected(self) -> None:
+        pk = self.browser.current_exam()
+        if pk is None:
+            self._error("Analyse", "Select an exam first.")
+            return
+        self.analyse_exams([pk])
+
+    def analyse_patient(self) -> None:
+        pk = self.browser.current_patient()
+        if pk is not None:
+            self.analyse_patients([pk])
+
+    def analyse_patients(self, patient_pks: list[int], only_missing: bool = True) -> None:
+        pks = []
+        for patient_pk in patient_pks:
+            for exam, row in self.store.analyses_for_patient(patient_pk):
+                fresh = row is not None and not (self.model_sha and row.is_stale(self.model_sha))
+                if exam.selected is not None and not (only_missing and fresh):
+                    pks.append(exam.id)
+        self.analyse_exams(pks)
+
+    def analyse_exams(self, exam_pks: list[int]) -> None:
+        """Queue the analysis of each exam; each result is saved as soon as it is done."""
+        device = self.prefs.usable_device()
+        for i, exam_pk in enumerate(exam_pks):
+            exam = self.store.exam(exam_pk)
+            if exam.selected is None:
+                continue
+            title = f"Analysing {exam.study_date or 'exam'} ({i + 1} of {len(exam_pks)})"
+            self.enqueue(title, lambda s=exam.selected: self._analysis_job(s, device),
+                         lambda row, pk=exam_pk: self._analysis_saved(pk, row))
+
+    def _analysis_job(self, series, device: str) -> Job:
+        from scoat_core.inference import analyze
+
+        def work(progress, cancel):
+            import time
+
+            limit_torch_threads()
+            t0 = time.monotonic()
+
+            def on_stage(stage: str, fraction: float, _eta) -> None:
+                lo, hi, text = ANALYSIS_STAGES.get(stage, (0.0, 1.0, stage))
+                overall = lo + (hi - lo) * fraction
+                progress(overall, text, eta_from(t0, overall))
+
+            on_stage("model", 0.0, None)
+            volume = self.store.load_volume(series)
+            model = self.loaded_model()
+            result = analyze(volume, model, device=device, progress=on_stage, cancel=cancel)
+            if cancel():
+                from scoat_core.progress import Cancelled
+
+                raise Cancelled()
+            return self.store.save_analysis(series.id, result, __version__)
+
+        return run_job(work)
+
+    def _analysis_saved(self, exam_pk: int, row: AnalysisRow) -> None:
+        self.refresh()
+        self._compare_patient = None
+        if self.exam_pk in (None, exam_pk):
+            self.browser.select(2, exam_pk)
+            self.open_exam(exam_pk)
+        m = row.metrics
+        self.statusBar().showMessage(
+            f"Analysed in {row.seconds:.0f} s on {row.device}: LOV {m['lov_ml']:.1f} mL, "
+            f"PO {m['po_percent']:.1f} %. {DISCLAIMER}", 15000)
+
+    # ------------------------------------------------------------------ export
+    def export_png(self) -> None:
+        from app.export import save_png
+
+        current = self.tabs.currentWidget()
+        if current is self.viewer:
+            image = self.viewer.render_image()
+        elif current is self.compare_host and self.comparison is not None:
+            image = self.comparison.render_image()
+        elif current is self.timeline:
+            image = self.plot.export_image(self.prefs.export_dpi)
+        else:
+            image = current
+        path, _ = QFileDialog.getSaveFileName(self, "Export PNG", "scoat-view.png",
+                                              "PNG images (*.png)")
+        if path:
+            save_png(image, Path(path), dpi=self.prefs.export_dpi)
+            self.statusBar().showMessage(f"Saved {path}", 8000)
+
+    def export_pdf(self, path: Path | None = None, anonymise: bool | None = None) -> None:
+        """The PDF report of the selected patient (asks where unless ``path`` is given)."""
+        patient_pk = self.browser.current_patient()
+        if patient_pk is None:
+            self._error("Report", "Select a patient first.")
+            return
+        pairs = [(e, r) for e, r in self.store.analyses_for_patient(patient_pk) if r]
+        if not pairs:
+            self._error("Report", "No analysed exam for this patient yet.")
+            return
+        if path is None:
+            chosen, _ = QFileDialog.getSaveFileName(self, "Export PDF report", "scoat-report.pdf",
+                                                    "PDF (*.pdf)")
+            if not chosen:
+                return
+            path = Path(chosen)
+            if anonymise is None:
+                answer = QMessageBox.question(
+                    self, "Anonymise?", "Leave the patient name and ID out of the report?",
+                    defaultButton=QMessageBox.StandardButton.Yes
+                    if self.prefs.anonymise_reports else QMessageBox.StandardButton.No)
+                anonymise = answer == QMessageBox.StandardButton.Yes
+        anonymise = self.prefs.anonymise_reports if anonymise is None else anonymise
+        patient = self.store.patient(patient_pk)
+        model = self.model_info()
+
+        def work(progress, cancel):
+            from scoat_core.report import build_report, report_exam
+
+            exams = []
+            for i, (exam, row) in enumerate(pairs):
+                progress(i / len(pairs), f"Key images of exam {i + 1} of {len(pairs)}")
+                volume = self.store.load_volume(exam.selected)
+                lung, opacity = self.store.load_masks(row)
+                label = str(exam.study_date or f"exam {exam.id}")
+                exams.append(report_exam(row.metrics, volume, lung, opacity, label))
+            return build_report(patient.patient_id, patient.name, exams, model, __version__,
+                                anonymise=anonymise)
+
+        def write(data) -> None:
+            from app.report_pdf import write_pdf
+
+            pages = write_pdf(data, path, self.plot.export_image(200))
+            self.statusBar().showMessage(f"Saved {path} ({pages} pages)", 10000)
+
+        self.enqueue("Building the report", lambda: run_job(work), write)
+
+    def model_info(self) -> dict[str, Any]:
+        from scoat_core.models.weights import (
+            MANIFEST_NAME,
+            find_entry,
+            read_manifest,
+            shipped_models_dir,
+        )
+
+        try:
+            entry = find_entry(read_manifest(shipped_models_dir() / MANIFEST_NAME))
+        except Exception:
+            return {"name": "unknown"}
+        return {"name": entry["name"], "width": entry["config"].get("width"),
+                "arch": entry["config"].get("arch"), "sha256": entry["sha256"]}
+
+    # ------------------------------------------------------------------ dialogs
+    def show_preferences(self) -> None:
+        dialog = PreferencesDialog(self.prefs, self)
+        if dialog.exec():
+            self.viewer.set_overlay(self.prefs.overlay_mode, self.prefs.overlay_alpha,
+                                    self.prefs.show_lung_contour)
+            self.plot.set_x_mode(self.prefs.x_axis)
+            self._update_device_label()
+
+    def _update_device_label(self) -> None:
+        self.device_label.setText(f"Device: {self.prefs.usable_device()}")
+
+    def show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in SHORTCUTS)
+        QMessageBox.information(self, "Keyboard shortcuts", f"<table>{rows}</table>")
+
+    def show_about(self) -> None:
+        try:
+            from app.about import AboutDialog
+        except ImportError:
+            QMessageBox.about(self, "About", f"SCOAT Follow-up {__version__}\n{DISCLAIMER}")
+            return
+        AboutDialog(self).exec()
+
+    def exam_arrays(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The displayed exam's (lung, opacity) masks, for tests."""
+        d = self.exam_data or {}
+        return d.get("lung"), d.get("opacity")
