@@ -12,11 +12,10 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtWidgets import QApplication
 
-from scoat_core.inference import LoadedModel  # noqa: E402
-from scoat_core.models.registry import create_model  # noqa: E402
-from scoat_core.store import Store  # noqa: E402
+from scoat_core.inference import LoadedModel
+from scoat_core.models.registry import create_model
 
 
 def tiny_model() -> LoadedModel:
