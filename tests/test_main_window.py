@@ -84,7 +84,7 @@ def test_import_analyse_restart(qtbot, app_env, timeline_dir, tmp_path):
     assert len(window.table.rows()) == 2
     # the shown exam carries its masks
     lung, opacity = window.exam_arrays()
-    assert lung is not None and lung.any()
+    assert lung is not None and lung.any() and opacity is not None
 
     # exports: PNG of the viewer, PDF report
     from app.export import save_png
