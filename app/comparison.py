@@ -76,22 +76,22 @@ class ComparisonView(QWidget):
         self._window = display.PRESETS["lung"]
         self._style: tuple[str, float, bool, bool] | None = None
 
-        self._plane_box = QComboBox()
-        self._plane_box.addItems([p.capitalize() for p in PLANES])
-        self._plane_box.setToolTip("Plane of all panes")
-        self._plane_box.currentIndexChanged.connect(lambda i: self.set_plane(PLANES[i]))
-        self._change_box = QCheckBox("Change since baseline")
-        self._change_box.setToolTip("In each follow-up pane: opacity new since the baseline "
+        self.plane_selector = QComboBox()
+        self.plane_selector.addItems([p.capitalize() for p in PLANES])
+        self.plane_selector.setToolTip("Plane of all panes")
+        self.plane_selector.currentIndexChanged.connect(lambda i: self.set_plane(PLANES[i]))
+        self.change_toggle = QCheckBox("Change since baseline")
+        self.change_toggle.setToolTip("In each follow-up pane: opacity new since the baseline "
                                     "(red), resolved (green) or persistent (amber)")
-        self._change_box.toggled.connect(self.set_change_map)
+        self.change_toggle.toggled.connect(self.set_change_map)
         self._legend = QLabel(_LEGEND)
         self._legend.setVisible(False)
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 2, 4, 2)
         bar.addWidget(QLabel("Plane"))
-        bar.addWidget(self._plane_box)
+        bar.addWidget(self.plane_selector)
         bar.addSpacing(12)
-        bar.addWidget(self._change_box)
+        bar.addWidget(self.change_toggle)
         bar.addWidget(self._legend)
         bar.addStretch(1)
         self.controls = QWidget()
@@ -163,8 +163,8 @@ class ComparisonView(QWidget):
             return
         anchor = self._anchor()
         self._plane = plane
-        with _blocked(self._plane_box):
-            self._plane_box.setCurrentIndex(PLANES.index(plane))
+        with _blocked(self.plane_selector):
+            self.plane_selector.setCurrentIndex(PLANES.index(plane))
         self._rebuild_panes()
         if anchor is not None:
             self._go_to(anchor, cursor=self._baseline_cursor is not None)
@@ -224,8 +224,9 @@ class ComparisonView(QWidget):
         for i, (point, pane) in enumerate(zip(self._points, self._panes, strict=True)):
             notes = []
             if self._change and i > 0 and self._change_labels(i) is None:
-                why = ("not registered" if not self._maps[i].registered else "not analysed")
-                notes.append(f"no change map ({why})")
+                # the label already says "not registered" when that is the reason
+                notes.append("no change map" + ("" if not self._maps[i].registered
+                                                else " (not analysed)"))
             pane.set_label(pane_label(point, base, self._maps[i], notes))
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
@@ -247,8 +248,8 @@ class ComparisonView(QWidget):
         """Show new / resolved / persistent opacity since the baseline in each follow-up pane
         (instead of that pane's own opacity overlay)."""
         enabled = bool(enabled)
-        with _blocked(self._change_box):
-            self._change_box.setChecked(enabled)
+        with _blocked(self.change_toggle):
+            self.change_toggle.setChecked(enabled)
         self._legend.setVisible(enabled)
         if enabled == self._change:
             return

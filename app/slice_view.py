@@ -507,9 +507,13 @@ class SliceView(QWidget):
             "bottom_left": align.AlignBottom | align.AlignLeft,
             "bottom_right": align.AlignBottom | align.AlignRight,
         }
+        label_bottom = area.top()
         for name, flags in corners.items():
             if texts.get(name):
                 _shadow_text(painter, area, flags, texts[name])
+        if texts.get("top_left"):  # the top letter goes below the label, never over it
+            lines = texts["top_left"].count("\n") + 1
+            label_bottom += lines * painter.fontMetrics().lineSpacing() + 2
         bold = QFont(painter.font())
         bold.setBold(True)
         bold.setPixelSize(14)
@@ -522,7 +526,8 @@ class SliceView(QWidget):
         }
         for name, flags in edges.items():
             if texts.get(name):
-                _shadow_text(painter, area, flags, texts[name])
+                rect = area.adjusted(0, label_bottom - area.top(), 0, 0) if name == "top" else area
+                _shadow_text(painter, rect, flags, texts[name])
 
     # ---------------------------------------------------------------- input
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
