@@ -195,6 +195,11 @@ class AttentionPanel(QWidget):
         self.status.setText(f"Computing attention maps of slice {self.z + 1}…")
         self._debounce.start()
 
+    def busy(self) -> bool:
+        """True while maps are being computed or about to be."""
+        running = self._job is not None and not self._job.is_done()
+        return running or self._pending or self._debounce.isActive()
+
     def map_rgba(self, key: str) -> np.ndarray | None:
         """Heat-map overlay of one shown map (for the slice view), or None."""
         return heatmap_rgba(self.maps[key], self.alpha) if key in self.maps else None
@@ -261,6 +266,11 @@ class AttentionPanel(QWidget):
             self._start()
 
     # -- drawing ----------------------------------------------------------------------------
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        if self.maps:
+            self._show_maps()
+
     def _show_maps(self) -> None:
         for widget in self._cells:
             widget.setParent(None)  # gone at once (not deleteLater): the grid only holds these
@@ -272,7 +282,9 @@ class AttentionPanel(QWidget):
         gray = window_to_uint8(self.volume.array[self.maps_z], width, level)
         row_mm, col_mm = pixel_size_mm(self.volume.spacing, "axial")
         h, w = gray.shape
-        scale = THUMBNAIL_PX / max(h * row_mm, w * col_mm)
+        # thumbnails fill the panel's width (three per row), never smaller than THUMBNAIL_PX
+        side = max(THUMBNAIL_PX, min((self.width() - 120) // 3, self.height() - 160))
+        scale = side / max(h * row_mm, w * col_mm)
         size = (max(1, round(w * col_mm * scale)), max(1, round(h * row_mm * scale)))
         keys = self.shown_keys()
         columns = 3

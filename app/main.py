@@ -102,10 +102,11 @@ def _screenshot(app, window, path: Path) -> int:
 
     def grab() -> None:
         if window.busy():
+            QTimer.singleShot(300, grab)
             return
         app.processEvents()
         path.parent.mkdir(parents=True, exist_ok=True)
-        ok = window.grab().save(str(path))
+        ok = window.grab_window().save(str(path))
         app.exit(0 if ok else 1)
 
     window.idle.connect(on_idle)

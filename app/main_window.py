@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QStandardPaths, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QRectF, QStandardPaths, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QImage, QKeySequence, QPainter
 from PySide6.QtWidgets import (
     QFileDialog,
     QInputDialog,
@@ -230,7 +230,9 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self._pump)
 
     def busy(self) -> bool:
-        return self.job is not None or bool(self._queue)
+        """True while a job runs or waits (the attention maps included)."""
+        attention = self.attention is not None and self.attention.busy()
+        return self.job is not None or bool(self._queue) or attention
 
     def _pump(self) -> None:
         if self.job is not None:
@@ -351,6 +353,8 @@ class MainWindow(QMainWindow):
     def refresh(self) -> None:
         self.browser.refresh()
         pk = self.browser.current_patient()
+        if pk is None and self.store.patients():
+            pk = getattr(self, "_shown_patient", None)
         if pk is not None:
             self._patient_changed(pk)
 
@@ -437,6 +441,8 @@ class MainWindow(QMainWindow):
             self._error("Cannot open", "This exam has no usable CT series.")
             return
         self.exam_pk = exam_pk
+        if exam.patient_pk != getattr(self, "_shown_patient", None):
+            self._patient_changed(exam.patient_pk)
         series = exam.selected
         patient = self.store.patient(exam.patient_pk)
 
@@ -515,6 +521,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ patient views
     def _patient_changed(self, patient_pk: int) -> None:
+        self._shown_patient = patient_pk
         entries = self.timeline_entries(patient_pk)
         self.plot.set_entries(entries)
         self.table.set_entries(entries)
@@ -664,6 +671,8 @@ class MainWindow(QMainWindow):
             image = self.comparison.render_image()
         elif current is self.timeline:
             image = self.plot.export_image(self.prefs.export_dpi)
+        elif current is self.view3d_host and self.view3d is not None and self.view3d.snapshot():
+            image = self.view3d.snapshot()
         else:
             image = current
         path, _ = QFileDialog.getSaveFileName(self, "Export PNG", "scoat-view.png",
@@ -757,6 +766,20 @@ class MainWindow(QMainWindow):
             QMessageBox.about(self, "About", f"SCOAT Follow-up {__version__}\n{DISCLAIMER}")
             return
         AboutDialog(self).exec()
+
+    def grab_window(self) -> QImage:
+        """The whole window as an image, with the 3-D scene painted in (OpenGL is not grabbed)."""
+        image = self.grab().toImage()
+        if self.view3d is not None and self.view3d.isVisible():
+            scene = self.view3d.snapshot()
+            if scene is not None:
+                painter = QPainter(image)
+                top_left = self.view3d.mapTo(self, self.view3d.rect().topLeft())
+                painter.drawImage(QRectF(top_left.x(), top_left.y(), self.view3d.width(),
+                                         self.view3d.height()), scene,
+                                  QRectF(0, 0, scene.width(), scene.height()))
+                painter.end()
+        return image
 
     def exam_arrays(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The displayed exam's (lung, opacity) masks, for tests."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication, QShowEvent
+from PySide6.QtGui import QGuiApplication, QImage, QShowEvent
 from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
 
 from scoat_core.display import COLOURS
@@ -326,6 +326,25 @@ class View3D(QWidget):
     @property
     def available(self) -> bool:
         return self.vtk_widget is not None
+
+    def snapshot(self) -> QImage | None:
+        """The rendered scene as a QImage (``QWidget.grab`` cannot read an OpenGL window)."""
+        if self.vtk_widget is None or self._stack.currentWidget() is not self.vtk_widget:
+            return None
+        from vtkmodules.util.numpy_support import vtk_to_numpy
+        from vtkmodules.vtkRenderingCore import vtkWindowToImageFilter
+
+        window = self.vtk_widget.GetRenderWindow()
+        window.Render()
+        grab = vtkWindowToImageFilter()
+        grab.SetInput(window)
+        grab.ReadFrontBufferOff()
+        grab.Update()
+        data = grab.GetOutput()
+        w, h, _ = data.GetDimensions()
+        pixels = vtk_to_numpy(data.GetPointData().GetScalars()).reshape(h, w, -1)[::-1, :, :3]
+        pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+        return QImage(pixels.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
     # -- internals --------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
