@@ -36,3 +36,15 @@ def test_analysis_benchmark_runs(tmp_path):
     subprocess.run(cmd, check=True, capture_output=True, timeout=300)
     (row,) = json.loads(out.read_text())["rows"]
     assert row["slices"] == 80 and 0 <= row["dice_fast_vs_naive"] <= 1
+
+
+def test_open_exam_benchmark_runs(tmp_path):
+    import os
+
+    out = tmp_path / "open.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_open_exam.py"), "--matrix", "48",
+           "--z-mm", "40", "--repeats", "1", "--json", str(out)]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120, env=env)
+    result = json.loads(out.read_text())
+    assert result["reopen_s_median"] > 0
