@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh clone: sets up .venv (idempotent) and then runs the app or the tests.
-#   bash tools/dev.sh run [ARGS...]   set up, then run the main job (`scoat demo` unless ARGS given)
+#   bash tools/dev.sh run [ARGS...]   set up, then run the main job: the app with the demo patient
+#                                     (`scoat-app ARGS` with ARGS; `scoat CMD ...` for a CLI command;
+#                                     `scoat demo` when there is no display)
 #   bash tools/dev.sh test [PYTEST ARGS...]   set up, then run the test suite
 #   bash tools/dev.sh setup           set up only
 # Environment: PYTHON (interpreter, default python3), SCOAT_VENV (default .venv),
@@ -51,8 +53,17 @@ case "$cmd" in
   setup) setup ;;
   run)
     setup
-    if [ $# -eq 0 ]; then set -- demo; fi
-    exec "$VENV/bin/scoat" "$@" ;;
+    case "${1:-}" in
+      info|phantom|demo|analyze|analyse|timeline|train|evaluate|model-info|--help|--version)
+        exec "$VENV/bin/scoat" "$@" ;;  # a command-line job
+    esac
+    if [ $# -eq 0 ] && [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ "$(uname)" = Linux ] \
+       && [ -z "${QT_QPA_PLATFORM:-}" ]; then
+      echo "[run] no display: running the command-line demo instead of the app" >&2
+      exec "$VENV/bin/scoat" demo
+    fi
+    if [ $# -eq 0 ]; then set -- --demo; fi
+    exec "$VENV/bin/scoat-app" "$@" ;;
   test)
     setup
     export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
