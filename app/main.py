@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from scoat_core import __version__
+from scoat_core.diagnostics import version_line
 
 TABS = ("viewer", "compare", "timeline", "3d", "attention")
 
@@ -27,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tab", choices=TABS, default="viewer", help="tab shown first")
     p.add_argument("--screenshot", type=Path, help="render the window to this PNG and exit")
     p.add_argument("--size", default="1500x900", help="window size for --screenshot (WxH)")
-    p.add_argument("--version", action="version", version=f"scoat-app {__version__}")
+    p.add_argument("--version", action="version", version=version_line("scoat-app"))
     return p
 
 
@@ -42,6 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setOrganizationName("SCOAT")
     app.setApplicationName("SCOAT Follow-up")
     app.setApplicationVersion(__version__)
+    app.setDesktopFileName("scoat-followup")
+    from app.about import app_icon
+
+    app.setWindowIcon(app_icon())
     _install_diagnostics()
     from app.main_window import MainWindow
     from app.workers import preload_analysis_modules

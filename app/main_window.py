@@ -765,7 +765,7 @@ class MainWindow(QMainWindow):
         except ImportError:
             QMessageBox.about(self, "About", f"SCOAT Follow-up {__version__}\n{DISCLAIMER}")
             return
-        AboutDialog(self).exec()
+        AboutDialog(self, device=self.prefs.usable_device()).exec()
 
     def grab_window(self) -> QImage:
         """The whole window as an image, with the 3-D scene painted in (OpenGL is not grabbed)."""

@@ -16,8 +16,10 @@ from datetime import date
 from pathlib import Path
 
 from scoat_core import __version__
+from scoat_core.diagnostics import version_line
 from scoat_core.errors import UserError
 from scoat_core.io.errors import NoUsableSeriesError
+from scoat_core.log_setup import configure_cli_logging
 from scoat_core.progress import Cancelled, TerminalProgress
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="SCOAT Follow-up: COVID-19 lung opacification on serial chest CT "
         "(research use, not for diagnosis).",
     )
-    parser.add_argument("--version", action="version", version=f"scoat {__version__}")
+    parser.add_argument("--version", action="version", version=version_line("scoat"))
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -81,10 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.argv = argv  # recorded with results (e.g. the training command in a model manifest)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    configure_cli_logging(args.verbose)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -167,8 +167,10 @@ def write_manifest(path: str | Path, manifest: dict[str, Any]) -> None:
 def shipped_models_dir() -> Path:
     """Folder of the shipped weights and manifest.
 
-    A ``scoat_resources`` package (if one is ever installed) wins via importlib.resources;
-    otherwise the repository's ``resources/models`` next to the ``scoat_core`` package.
+    Installed (wheel or editable install): the ``scoat_resources`` package, which pyproject.toml
+    maps to the repository's ``resources/`` folder, found via importlib.resources. Otherwise
+    (a checkout on sys.path without an install, or the PyInstaller bundle, which keeps the files
+    in ``_internal/resources``): ``resources/models`` beside the ``scoat_core`` package.
     """
     if importlib.util.find_spec("scoat_resources") is not None:
         candidate = Path(str(resources.files("scoat_resources") / "models"))
