@@ -42,3 +42,18 @@ def serial_dir() -> Path:
 def medseg_dir() -> Path:
     """50 labelled 8-bit lung-window slices (images/, masks/)."""
     return _dataset("medseg100-train")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_app_data(tmp_path_factory):
+    """The app's database and settings go to a temporary folder, never the user's."""
+    data = tmp_path_factory.mktemp("app-data")
+    os.environ["SCOAT_APP_DATA"] = str(data / "data")
+    try:
+        from PySide6.QtCore import QSettings
+    except ImportError:
+        yield
+        return
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(data / "ini"))
+    yield

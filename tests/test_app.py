@@ -1,4 +1,4 @@
-"""The desktop app starts, lists an imported folder and renders a screenshot (offscreen Qt)."""
+"""The desktop app starts, lists an imported file and renders a screenshot (offscreen Qt)."""
 
 from __future__ import annotations
 
@@ -15,24 +15,24 @@ from scoat_core.volume import Volume
 def test_window_lists_imported_exams(qtbot, tmp_path):
     arr = np.full((4, 12, 12), -900, np.int16)
     write_image(Volume(arr, spacing=(0.8, 0.8, 1.5)), tmp_path / "PAT9_20200420.nii.gz")
-    window = MainWindow()
+    window = MainWindow(interactive=False)
     qtbot.addWidget(window)
-    window.open_path(tmp_path)
-    top = window.tree.topLevelItem(0)
-    assert top.text(0) == "PAT9"
+    window.import_path(tmp_path)
+    qtbot.waitUntil(lambda: not window.busy(), timeout=30000)
+    top = window.browser.topLevelItem(0)
+    assert top.text(0).startswith("PAT9")
     assert top.child(0).text(0).startswith("2020-04-20")
-    assert top.child(0).child(0).text(1) == "4×12×12"
+    assert top.child(0).text(1) == "not analysed"
+    window.store.close()
 
 
-def test_bad_folder_shows_message_not_traceback(qtbot, tmp_path, monkeypatch):
-    shown = []
-    monkeypatch.setattr(
-        "app.main_window.QMessageBox.warning", lambda *a: shown.append(a[2])
-    )
-    window = MainWindow()
+def test_missing_path_is_reported_not_raised(qtbot, tmp_path):
+    window = MainWindow(interactive=False)
     qtbot.addWidget(window)
-    window.open_path(tmp_path / "missing")
-    assert shown and "no such file or folder" in shown[0]
+    window.import_path(tmp_path / "missing")
+    qtbot.waitUntil(lambda: not window.busy(), timeout=30000)
+    assert window.errors and "missing" in window.errors[0]
+    window.store.close()
 
 
 def test_screenshot_option_writes_png(qtbot, tmp_path):
@@ -41,6 +41,6 @@ def test_screenshot_option_writes_png(qtbot, tmp_path):
     from app.main import main
 
     png = tmp_path / "shot.png"
-    assert main(["--screenshot", str(png)]) == 0
+    assert main(["--screenshot", str(png), "--size", "1300x800"]) == 0
     image = QImage(str(png))
-    assert image.width() >= 800 and image.height() >= 500
+    assert (image.width(), image.height()) == (1300, 800)
