@@ -45,8 +45,9 @@ def clean_hooks():
 
 
 def _read(path) -> str:
-    for handler in logging.getLogger().handlers:
-        handler.flush()
+    for handler in logging.getLogger().handlers:  # only ours: an earlier test's stream may be
+        if isinstance(handler, RotatingFileHandler):  # a closed capture buffer
+            handler.flush()
     return path.read_text(encoding="utf-8")
 
 
