@@ -76,7 +76,8 @@ def install_app_logging(log_dir: str | Path, level: int = logging.INFO) -> Path:
     if root.level == logging.NOTSET or root.level > level:
         root.setLevel(level)
     quiet_third_party()
-    logging.captureWarnings(True)
+    logging.captureWarnings(False)  # re-installs even if an earlier call left it on but a
+    logging.captureWarnings(True)  # warnings.catch_warnings() since replaced showwarning
     qInstallMessageHandler(_qt_message)
     path = folder / LOG_NAME
     _state["log_path"] = path
