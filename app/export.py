@@ -8,12 +8,12 @@ print it at the intended size.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QWidget
+
+from scoat_core.atomic import atomic_path
 
 SCREEN_DPI = 96.0
 INCH_M = 0.0254
@@ -51,13 +51,7 @@ def save_png(widget_or_image: QWidget | QImage | QPixmap, path: Path | str,
     dots_per_metre = round(dpi / INCH_M)
     image.setDotsPerMeterX(dots_per_metre)
     image.setDotsPerMeterY(dots_per_metre)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         if not image.save(str(tmp), "PNG"):
             raise OSError(f"cannot write the PNG {path}")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
     return path

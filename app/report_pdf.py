@@ -9,8 +9,6 @@ The file is written to a temporary name and renamed, so a failure never leaves h
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from PySide6.QtGui import (
 )
 
 from scoat_core import display
+from scoat_core.atomic import atomic_path
 from scoat_core.report import (
     ReportData,
     ReportExam,
@@ -559,12 +558,6 @@ def _render(data: ReportData, target: Path, plot_image: QImage | None) -> int:
 def write_pdf(data: ReportData, path: Path, plot_image: QImage | None = None) -> int:
     """Write the report to ``path`` (atomically); return the number of pages."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         pages = _render(data, tmp, plot_image)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
     return pages
