@@ -13,11 +13,18 @@
    and is split by erosion, else at the midline); right = the patient's right;
 5. pathology inclusion: a 10 mm ball closing, filling of the pleural pockets of each slice's
    convex hull that rest on lung, 3-D hole filling (see :mod:`scoat_core.lung.pleura`);
-6. back to the full grid: interior blocks kept, border blocks re-thresholded voxel by voxel.
+6. lesions abutting the mediastinum, the heart, the diaphragm or the chest wall: a 30 mm ball
+   closing of each lung kept where it looks like a lesion (lesion-like HU, aerated lung above or
+   below, not a vertical tube, thick, with a ground-glass halo), the same closing against the
+   chest wall near lesions, then the thin lens between lesion and structure
+   (see :mod:`scoat_core.lung.abutting`);
+7. back to the full grid: interior blocks kept, border blocks re-thresholded voxel by voxel
+   (ground glass kept).
 
-Known limits: a consolidation that fills a lung's whole cross-section (no aerated lung around
-it to make a concavity), one lying on the diaphragm, or one against the mediastinum (heart,
-aorta) is partly left out; a hilum's large vessels are partly included.
+Known limits: a consolidation that fills a lung's whole cross-section, or one without ground
+glass around it that abuts the mediastinum or the heart, is partly left out; a lesion against
+the heart or the hilum can take a few millimetres of it, and a hilum's large vessels are partly
+included.
 
 :func:`lung_bounding_box` and :func:`lung_slices` help to crop to the lungs.
 """

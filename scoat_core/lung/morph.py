@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 import numpy as np
 from scipy import ndimage
 
@@ -10,6 +13,8 @@ PLANE = np.zeros((3, 3, 3), dtype=bool)
 PLANE[1] = ndimage.generate_binary_structure(2, 1)
 #: 3-D 6-connectivity.
 FACES = ndimage.generate_binary_structure(3, 1)
+#: Block size (mm) of the large-ball closings of :func:`closing_fill`.
+COARSE_MM = 2.5
 
 
 def fill_holes_2d(mask: np.ndarray) -> np.ndarray:
@@ -71,13 +76,32 @@ def close_ball(
     The first and last slices are repeated outward, so a mask cut by the scanned range (or a
     single slice) is closed like a structure that continues beyond it.
     """
-    pad = [int(np.ceil(radius_mm / s)) + 1 for s in spacing]
-    p = np.pad(mask, [(pad[0], pad[0]), (0, 0), (0, 0)], mode="edge")
-    p = np.pad(p, [(0, 0), (pad[1], pad[1]), (pad[2], pad[2])])
+    if not mask.any():
+        return mask.copy()
+    pads = _closing_pads(mask, [int(np.ceil(radius_mm / s)) + 1 for s in spacing])
+    p = np.pad(mask, [pads[0], (0, 0), (0, 0)], mode="edge")
+    p = np.pad(p, [(0, 0), pads[1], pads[2]])
     dilated = ndimage.distance_transform_edt(~p, sampling=spacing) <= radius_mm
     closed = ndimage.distance_transform_edt(dilated, sampling=spacing) > radius_mm
-    core = tuple(slice(k, k + n) for k, n in zip(pad, mask.shape, strict=True))
+    core = tuple(slice(lo, lo + n) for (lo, _), n in zip(pads, mask.shape, strict=True))
     return closed[core] | mask
+
+
+def _closing_pads(mask: np.ndarray, need: list[int]) -> list[tuple[int, int]]:
+    """Padding per axis so that the mask lies ``need`` voxels from the array's faces.
+
+    An end slice holding mask is repeated ``need`` times (see :func:`close_ball`).
+    """
+    box = bbox(mask)
+    assert box is not None
+    pads = []
+    for axis, (b, k, n) in enumerate(zip(box, need, mask.shape, strict=True)):
+        lo, hi = max(0, k - b.start), max(0, k - (n - b.stop))
+        if axis == 0:
+            lo = k if b.start == 0 else lo
+            hi = k if b.stop == n else hi
+        pads.append((lo, hi))
+    return pads
 
 
 def ball(radius_mm: float, spacing: tuple[float, float, float]) -> np.ndarray:
@@ -102,8 +126,12 @@ def close_small(
 def dilate_mm(
     mask: np.ndarray, radius_mm: float, spacing: tuple[float, float, float]
 ) -> np.ndarray:
-    """Dilation by a ball of ``radius_mm``."""
-    return distance_mm(mask, spacing) <= radius_mm
+    """Dilation by a ball of ``radius_mm`` (computed in the mask's grown bounding box)."""
+    out = np.zeros(mask.shape, dtype=bool)
+    box = bbox(mask, tuple(int(np.ceil(radius_mm / s)) + 1 for s in spacing))
+    if box is not None:
+        out[box] = distance_mm(mask[box], spacing) <= radius_mm
+    return out
 
 
 def bbox(mask: np.ndarray, margin: tuple[int, ...] | int = 0) -> tuple[slice, ...] | None:
@@ -125,7 +153,37 @@ def convex_hull_2d(mask: np.ndarray) -> np.ndarray:
 
     if np.count_nonzero(mask) < 3:
         return mask.copy()
-    try:
-        return convex_hull_image(mask, offset_coordinates=False) | mask
-    except Exception:
-        return mask.copy()
+    box = bbox(mask)
+    out = mask.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # degenerate (collinear) masks: qhull complains
+        with contextlib.suppress(Exception):
+            out[box] |= convex_hull_image(mask[box], offset_coordinates=False)
+    return out
+
+
+def closing_fill(
+    mask: np.ndarray,
+    radius_mm: float,
+    spacing: tuple[float, float, float],
+    coarse_mm: float | None = None,
+) -> np.ndarray:
+    """Voxels that a closing with a ball of ``radius_mm`` adds to ``mask`` (``mask`` excluded).
+
+    For speed the closing can run on blocks of about ``coarse_mm`` (default :data:`COARSE_MM`;
+    0 for none); a block is in the mask when at least half of it is, and the added blocks come
+    back at full resolution less ``mask``: exact up to one block along the closing surface.
+    """
+    block = COARSE_MM if coarse_mm is None else coarse_mm
+    f = tuple(max(1, round(block / s)) for s in spacing)
+    if f == (1, 1, 1):
+        return close_ball(mask, radius_mm, spacing) & ~mask
+    shape = tuple(-(-n // k) for n, k in zip(mask.shape, f, strict=True))
+    padded = np.zeros(tuple(n * k for n, k in zip(shape, f, strict=True)), dtype=np.float32)
+    padded[: mask.shape[0], : mask.shape[1], : mask.shape[2]] = mask
+    frac = padded.reshape(shape[0], f[0], shape[1], f[1], shape[2], f[2]).mean(axis=(1, 3, 5))
+    coarse = frac >= 0.5
+    coarse_spacing = tuple(s * k for s, k in zip(spacing, f, strict=True))
+    added = close_ball(coarse, radius_mm, coarse_spacing) & ~coarse
+    idx = [np.arange(n) // k for n, k in zip(mask.shape, f, strict=True)]
+    return added[np.ix_(*idx)] & ~mask

@@ -26,6 +26,7 @@ from scipy import ndimage
 
 from .morph import bbox, close_ball, convex_hull_2d, fill_holes_3d
 from .separate import LEFT, RIGHT
+from .walls import mirror
 
 CLOSE_MM = 10.0
 #: A pocket is filled when at most this fraction of its outer rim faces the other lung.
@@ -113,16 +114,6 @@ def _resting_on_lung(pockets: np.ndarray, lung: np.ndarray) -> np.ndarray:
     return keep
 
 
-def _mirror(mask: np.ndarray, x_mid: float) -> np.ndarray:
-    """Mirror image of a 2-D mask about the column ``x_mid``."""
-    cols = np.arange(mask.shape[1])
-    src = np.rint(2.0 * x_mid - cols).astype(int)
-    ok = (src >= 0) & (src < mask.shape[1])
-    out = np.zeros_like(mask)
-    out[:, ok] = mask[:, src[ok]]
-    return out
-
-
 def _slice_pockets(lab: np.ndarray, allowed: np.ndarray, spine: int, x_mid: float) -> np.ndarray:
     """One axial slice: the pleural pockets of each lung, labelled like the lung."""
     out = np.zeros_like(lab)
@@ -135,7 +126,7 @@ def _slice_pockets(lab: np.ndarray, allowed: np.ndarray, spine: int, x_mid: floa
     present = {k: bool(m.any()) for k, m in masks.items()}
     for k, other in ((RIGHT, LEFT), (LEFT, RIGHT)):
         if not present[k]:
-            masks[k] = _mirror(masks[other], x_mid)
+            masks[k] = mirror(masks[other], x_mid)
     between = convex_hull_2d(masks[RIGHT] | masks[LEFT])
     between[max(0, spine) :] = False  # behind the vertebral body's front: chest wall
     for k in (RIGHT, LEFT):

@@ -10,6 +10,7 @@ from scipy import ndimage
 
 from ..progress import Cancelled
 from ..volume import Volume
+from .abutting import include_abutting
 from .airway import AIR_HU, body_masks, find_trachea, track_airways
 from .errors import LungSegmentationError, NotHounsfieldError
 from .grid import (
@@ -27,6 +28,10 @@ from .separate import LEFT, RIGHT, midline, pick_lungs
 AIRWAY_MARGIN_MM = 2.5
 #: A boundary block of the working grid denser than this (HU) was filled as pathology: kept whole.
 DENSE_HU = -250.0
+#: A border voxel whose 3 × 3 in-plane mean is darker than this (HU) is lung (ground glass).
+GGO_KEEP_HU = -300.0
+#: Smoothed voxels darker than this (HU) are aerated lung (the rim next to them is not GGO).
+AERATED_HU = -700.0
 #: The air mask is closed by this radius (mm) first: diseased lung is a mesh of air pockets.
 PRE_CLOSE_MM = 3.0
 #: Plausible total volume (mL) of two fully scanned adult lungs.
@@ -91,6 +96,8 @@ def segment_lungs(
     labels, warnings = picked
     steps(0.5)
     labels = include_pathology(labels, hu, inside, blocked, spacing, x_mid)
+    steps(0.65)
+    labels = include_abutting(labels, hu, inside, blocked, spacing, x_mid)
     steps(0.8)
     full = _full_resolution(labels, hu, hu_full, f, blocked)
     steps(0.95)
@@ -140,7 +147,8 @@ def _full_resolution(
     """Labels on the full grid: block interiors kept, border blocks re-thresholded per voxel.
 
     Border blocks denser than :data:`DENSE_HU` (filled lesions) are kept whole; the others, and
-    the air blocks just outside the lung, take the full-grid voxels darker than ``AIR_HU``.
+    the air blocks just outside the lung, take the full-grid voxels darker than ``AIR_HU`` or,
+    smoothed, than :data:`GGO_KEEP_HU` (ground glass at the pleura, noisy around ``AIR_HU``).
     """
     if f == (1, 1, 1):
         return labels
@@ -160,9 +168,20 @@ def _full_resolution(
         for b, k, n in zip(box, f, hu_full.shape, strict=True)
     )
     up = upsample(code[box], f, tuple(s.stop - s.start for s in fbox))
-    dark = hu_full[fbox] < AIR_HU
+    dark = _lung_voxels(hu_full[fbox])
     full[fbox] = np.where(up <= 2, up, np.where(dark, up - 2, 0))
     return full
+
+
+def _lung_voxels(hu: np.ndarray) -> np.ndarray:
+    """Full-grid voxels of a border block that belong to the lung (aerated or ground glass).
+
+    A voxel within two voxels of aerated lung is on the partial-volume rim of a lung-tissue
+    boundary: there only ``AIR_HU`` counts.
+    """
+    smooth = ndimage.uniform_filter(hu.astype(np.float32), (1, 3, 3))
+    rim = ndimage.maximum_filter(smooth < AERATED_HU, size=(3, 5, 5))
+    return (hu < AIR_HU) | ((smooth < GGO_KEEP_HU) & ~rim)
 
 
 def _complete(full: np.ndarray, warnings: list[str]) -> bool:
