@@ -32,6 +32,7 @@ from scipy import ndimage
 from .airway import AIR_HU
 from .lens import below, thin_pockets
 from .morph import PLANE, bbox, closing_fill, fill_holes_3d
+from .pleura import BONE_HU
 from .separate import LEFT, RIGHT
 from .walls import chest_wall_strips
 
@@ -61,8 +62,6 @@ BELOW_MM = 14.0
 GROW_MM = 3.0
 #: Fat (HU, smoothed): never a lesion (pericardial and mediastinal fat).
 FAT_HU = (-150.0, -70.0)
-#: Bone (HU): never a lesion.
-BONE_HU = 200.0
 #: Voxels of the lung mask denser than this (HU) are its dense parts (lesions, vessels).
 SOLID_HU = -250.0
 
