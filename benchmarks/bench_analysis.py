@@ -31,7 +31,6 @@ import numpy as np
 import torch
 
 from scoat_core.inference import analyze, load_model, make_segmenter, postprocess, predict_opacity
-from scoat_core.io.dicom import read_dicom
 from scoat_core.normalization import hu_to_unit
 from scoat_core.phantom import make_phantom
 from scoat_core.segment import THRESHOLD, SliceSegmenter, cpu_has_bf16
@@ -131,6 +130,8 @@ def main() -> None:
     ricord = shared_dataset("ricord-covid-chest-ct")
     if ricord and not args.phantom_only:
         t0 = time.perf_counter()
+        from scoat_core.io.dicom import read_dicom  # pydicom only when DICOM is read
+
         volume = read_dicom(ricord / "dicom")
         print(f"read RICORD in {time.perf_counter() - t0:.1f} s", flush=True)
         rows.append(bench(f"ricord ({volume.shape[0]} slices)", volume, model, args))

@@ -48,3 +48,12 @@ def test_open_exam_benchmark_runs(tmp_path):
     subprocess.run(cmd, check=True, capture_output=True, timeout=120, env=env)
     result = json.loads(out.read_text())
     assert result["reopen_s_median"] > 0
+
+
+def test_volumetry_benchmark_runs(tmp_path):
+    out = tmp_path / "vol.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_volumetry.py"), "--cases", "1",
+           "--coarsen", "5", "--z-mm", "120", "--lesion-ml", "40", "--json", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["true_masks_max_abs_error"] <= 1e-9 and row["inplane_mm"] == 3.0

@@ -306,3 +306,27 @@ def test_joined_lungs_are_split():
     assert np.all(labels[:, :, :50][slab[:, :, :50]] == 1) and np.all(
         labels[:, :, 50:][slab[:, :, 50:]] == 2
     )
+
+
+def test_drop_debris_clears_small_detached_parts_only():
+    from scoat_core.lung.segment import DEBRIS_ML, drop_debris
+
+    labels = np.zeros((40, 60, 60), dtype=np.uint8)
+    labels[5:35, 10:28, 10:50] = 1  # right lung
+    labels[5:35, 32:50, 10:50] = 2  # left lung
+    labels[15:18, 2:5, 20:23] = 1  # detached crumb of the right lung (27 voxels)
+    labels[36:38, 40:42, 20:22] = 2  # detached crumb of the left lung
+    labels[0:2, 2:4, 2:4] = 1  # small part at the first slice: may be a cut-off lung part
+    labels[20, 28, 30] = 1  # touches the right lung diagonally only: connected, kept
+    labels[20, 29, 31] = 1
+    before = labels.copy()
+    voxel_ml = DEBRIS_ML / 1000  # crumbs are far below DEBRIS_ML, the lungs far above
+    drop_debris(labels, voxel_ml)
+    assert not labels[15:18, 2:5, 20:23].any() and not labels[36:38, 40:42, 20:22].any()
+    assert (labels[0:2, 2:4, 2:4] == 1).all()
+    assert labels[20, 29, 31] == 1
+    assert np.array_equal(labels[5:35, 10:50, 10:50], before[5:35, 10:50, 10:50])
+    big = DEBRIS_ML / 8  # every crumb (8 voxels or more) is now >= DEBRIS_ML: all kept
+    labels = before.copy()
+    drop_debris(labels, big)
+    assert np.array_equal(labels, before)

@@ -20,7 +20,7 @@ from .grid import (
     source_of,
     upsample,
 )
-from .morph import FACES, bbox, close_small, dilate_mm
+from .morph import FACES, bbox, close_small, component_sizes, dilate_mm
 from .pleura import include_pathology
 from .separate import LEFT, RIGHT, midline, pick_lungs
 
@@ -34,8 +34,13 @@ GGO_KEEP_HU = -300.0
 AERATED_HU = -700.0
 #: The air mask is closed by this radius (mm) first: diseased lung is a mesh of air pockets.
 PRE_CLOSE_MM = 3.0
+#: A part of a lung label not connected to the rest and smaller than this (mL) is debris
+#: (partial-volume crumbs of the chest wall left by the border refinement) and is dropped,
+#: unless it touches the first or last slice, where the scan may cut a real lung part off.
+DEBRIS_ML = 5.0
 #: Plausible total volume (mL) of two fully scanned adult lungs.
 PLAUSIBLE_ML = (1500.0, 9000.0)
+CUBE = np.ones((3, 3, 3), dtype=bool)
 
 
 @dataclass
@@ -100,6 +105,8 @@ def segment_lungs(
     labels = include_abutting(labels, hu, inside, blocked, spacing, x_mid)
     steps(0.8)
     full = _full_resolution(labels, hu, hu_full, f, blocked)
+    steps(0.9)
+    drop_debris(full, volume.voxel_volume_ml)
     steps(0.95)
     out = volume.derive(np.ascontiguousarray(orient.backward(full)))
     result = _result(out, warnings, _complete(full, warnings))
@@ -171,6 +178,27 @@ def _full_resolution(
     dark = _lung_voxels(hu_full[fbox])
     full[fbox] = np.where(up <= 2, up, np.where(dark, up - 2, 0))
     return full
+
+
+def drop_debris(labels: np.ndarray, voxel_ml: float) -> None:
+    """Clear, in place, the lung parts smaller than :data:`DEBRIS_ML` that are not connected
+    (26-neighbourhood) to the rest of their lung and do not touch the scan's end slices."""
+    box = bbox(labels > 0)
+    if box is None or labels.shape[0] < 3:
+        return
+    sub = labels[box]
+    full_z = (box[0].start == 0, box[0].stop == labels.shape[0])
+    for k in (RIGHT, LEFT):
+        parts, sizes = component_sizes(sub == k, CUBE)
+        if sizes.size <= 2:
+            continue
+        keep = sizes * voxel_ml >= DEBRIS_ML
+        keep[int(np.argmax(sizes))] = True
+        for end, at in zip(full_z, (0, -1), strict=True):
+            if end:
+                keep[np.unique(parts[at])] = True
+        keep[0] = False
+        sub[(parts > 0) & ~keep[parts]] = 0
 
 
 def _lung_voxels(hu: np.ndarray) -> np.ndarray:
