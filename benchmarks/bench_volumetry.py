@@ -102,7 +102,7 @@ def main() -> int:
     if worst > 1e-9:
         print(f"FAIL: volumetry with the true masks is off by {worst}", file=sys.stderr)
         return 1
-    print(f"true masks: max |error| {worst} (exact)")
+    print(f"true masks: max |error| {worst:.1e} (mL or %; float rounding only)")
     return 0
 
 

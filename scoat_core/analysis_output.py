@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -21,6 +22,8 @@ from scoat_core.volume import Volume
 
 FILES = ("lung_mask.nii.gz", "opacity_mask.nii.gz", "metrics.json", "metrics.csv")
 SEG_FILE = "analysis_seg.dcm"
+
+log = logging.getLogger(__name__)
 
 
 def metrics_rows(result: AnalysisResult) -> list[tuple[str, str, object]]:
@@ -50,25 +53,32 @@ def write_analysis(
     *,
     source_files: Sequence[str | Path] | None = None,
 ) -> dict[str, Path]:
-    """Write the analysis of ``volume`` into ``out_dir``; returns the written paths by name."""
+    """Write the analysis of ``volume`` into ``out_dir``; returns the written paths by name.
+
+    The DICOM SEG is an extra: when the source headers defeat it, the masks and metrics are still
+    written, and the reason is logged and added to the warnings in ``metrics.json``.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
     try:
+        names = list(FILES)
+        payload = result.to_json()
+        if source_files:
+            try:
+                _write_seg(result, volume, source_files, tmp / SEG_FILE)
+                names.append(SEG_FILE)
+            except Exception as exc:  # an optional output must not lose the rest
+                reason = f"DICOM SEG not written: {type(exc).__name__}: {exc}"
+                log.warning("%s", reason)
+                payload["warnings"] = [*payload.get("warnings", []), reason]
         write_mask(result.lung, tmp / FILES[0])
         write_mask(result.opacity, tmp / FILES[1])
-        (tmp / FILES[2]).write_text(json.dumps(result.to_json(), indent=2, default=str) + "\n")
+        (tmp / FILES[2]).write_text(json.dumps(payload, indent=2, default=str) + "\n")
         with (tmp / FILES[3]).open("w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(["quantity", "unit", "value"])
             writer.writerows(metrics_rows(result))
-        names = list(FILES)
-        if source_files:
-            from scoat_core.io.seg import write_dicom_seg
-
-            write_dicom_seg(volume, result.lung.array, result.opacity.array, source_files,
-                            tmp / SEG_FILE, model_name=str(result.model.get("name")))
-            names.append(SEG_FILE)
         written = {}
         for name in names:
             os.replace(tmp / name, out_dir / name)
@@ -76,3 +86,11 @@ def write_analysis(
         return written
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_seg(result: AnalysisResult, volume: Volume, source_files: Sequence[str | Path],
+               path: Path) -> None:
+    from scoat_core.io.seg import write_dicom_seg
+
+    write_dicom_seg(volume, result.lung.array, result.opacity.array, source_files, path,
+                    model_name=str(result.model.get("name")))

@@ -80,6 +80,42 @@ def test_outputs_json_csv_nifti_and_seg(tiny_model, phantom_dicom, tmp_path):
     assert not list((tmp_path / "out").glob(".partial*"))
 
 
+def test_seg_from_headers_with_a_blank_character_set(tiny_model, phantom_dicom, tmp_path):
+    """Some scanners write SpecificCharacterSet = '' (the shared 3-slice series does)."""
+    _, folder = phantom_dicom
+    blank = tmp_path / "blank"
+    blank.mkdir()
+    for f in sorted(folder.glob("*.dcm")):
+        ds = pydicom.dcmread(f)
+        ds.SpecificCharacterSet = ""
+        ds.save_as(blank / f.name)
+    volume = read_dicom(blank)
+    result = analyze(volume, tiny_model, device="cpu")
+    written = write_analysis(result, volume, tmp_path / "out",
+                             source_files=sorted(blank.glob("*.dcm")))
+    assert pydicom.dcmread(written["analysis_seg.dcm"]).Modality == "SEG"
+    warnings = json.loads(written["metrics.json"].read_text())["warnings"]
+    assert not any("SEG" in w for w in warnings)
+
+
+def test_seg_failure_keeps_the_analysis(tiny_model, phantom_dicom, tmp_path, monkeypatch):
+    import scoat_core.io.seg as seg_module
+
+    def broken(*args, **kwargs):
+        raise ValueError("header the SEG writer cannot use")
+
+    monkeypatch.setattr(seg_module, "write_dicom_seg", broken)
+    _, folder = phantom_dicom
+    volume = read_dicom(folder)
+    result = analyze(volume, tiny_model, device="cpu")
+    written = write_analysis(result, volume, tmp_path / "out",
+                             source_files=sorted(folder.glob("*.dcm")))
+    assert "analysis_seg.dcm" not in written and written["lung_mask.nii.gz"].exists()
+    warnings = json.loads(written["metrics.json"].read_text())["warnings"]
+    assert any("DICOM SEG not written" in w and "cannot use" in w for w in warnings)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(written)
+
+
 def test_cancel_stops_and_writes_nothing(tiny_model, phantom_dicom, tmp_path):
     _, folder = phantom_dicom
     volume = read_dicom(folder)

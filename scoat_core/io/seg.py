@@ -9,6 +9,7 @@ volume's slice axis (so the order of the files on disk does not matter).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,6 +39,20 @@ def _slice_index(volume: Volume, ds: pydicom.Dataset) -> int:
     return index
 
 
+def _clean_character_set(ds: pydicom.Dataset) -> None:
+    """Drop blank Specific Character Set values (some scanners write ``''``), which highdicom
+    refuses; with none left the attribute goes and the default repertoire applies."""
+    if "SpecificCharacterSet" not in ds:
+        return
+    value = ds.SpecificCharacterSet
+    values = [value] if isinstance(value, str) else list(value or [])
+    kept = [v.strip() for v in values if v and v.strip()]
+    if not kept:
+        del ds.SpecificCharacterSet
+    elif kept != values:
+        ds.SpecificCharacterSet = kept[0] if len(kept) == 1 else kept
+
+
 def write_dicom_seg(
     volume: Volume,
     lung_labels: np.ndarray,
@@ -51,6 +66,8 @@ def write_dicom_seg(
     import highdicom as hd
 
     sources = [pydicom.dcmread(str(f), stop_before_pixels=True) for f in source_files]
+    for ds in sources:
+        _clean_character_set(ds)
     indices = [_slice_index(volume, ds) for ds in sources]
     masks = np.stack([lung_labels == 1, lung_labels == 2, opacity > 0], axis=-1)
     pixel_array = masks[indices].astype(np.uint8)  # (frames, rows, cols, segments)
@@ -67,15 +84,18 @@ def write_dicom_seg(
         )
         for number, label, category, prop in SEGMENTS
     ]
-    seg = hd.seg.Segmentation(
-        source_images=sources, pixel_array=pixel_array,
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=descriptions, series_instance_uid=hd.UID(), series_number=901,
-        sop_instance_uid=hd.UID(), instance_number=1, manufacturer="SCOAT Follow-up",
-        manufacturer_model_name="SCOAT Follow-up", software_versions=__version__,
-        device_serial_number="0", series_description="SCOAT lungs and opacification",
-        omit_empty_frames=True,
-    )
+    with warnings.catch_warnings():
+        # Source names like "JANCT000" have one component; highdicom warns, the SEG is fine.
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person")
+        seg = hd.seg.Segmentation(
+            source_images=sources, pixel_array=pixel_array,
+            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=descriptions, series_instance_uid=hd.UID(), series_number=901,
+            sop_instance_uid=hd.UID(), instance_number=1, manufacturer="SCOAT Follow-up",
+            manufacturer_model_name="SCOAT Follow-up", software_versions=__version__,
+            device_serial_number="0", series_description="SCOAT lungs and opacification",
+            omit_empty_frames=True,
+        )
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
     seg.save_as(str(tmp))
