@@ -7,8 +7,12 @@ import re
 import sys
 from pathlib import Path
 
+from scoat_core.errors import UserError
 from scoat_core.io.errors import NoUsableSeriesError
 from scoat_core.progress import TerminalProgress
+
+#: Exit status when some exams were analysed and others could not be (each named on stderr).
+EXIT_PARTIAL = 3
 
 
 def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
@@ -60,13 +64,19 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if not selected:
         raise NoUsableSeriesError(args.path, "no usable CT image series or volume found")
     model = load_model(args.weights)
-    summaries = []
+    summaries, failures = [], []
     for entry in selected:
-        volume = load_series(entry)
-        out = args.out if len(selected) == 1 else args.out / exam_folder_name(volume.info)
-        print(f"{volume.summary()}", file=sys.stderr)
-        result = analyze(volume, model, device=args.device, progress=StageBar(),
-                         tta=args.tta)
+        try:
+            volume = load_series(entry)
+            out = args.out if len(selected) == 1 else args.out / exam_folder_name(volume.info)
+            print(f"{volume.summary()}", file=sys.stderr)
+            result = analyze(volume, model, device=args.device, progress=StageBar(),
+                             tta=args.tta)
+        except UserError as exc:
+            if len(selected) == 1:
+                raise
+            failures.append(skipped(entry, exc))
+            continue
         files = entry.record.files if entry.kind == "dicom" else None
         write_analysis(result, volume, out, source_files=files)
         m = result.metrics
@@ -75,9 +85,23 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                          f"{m.po_percent:.1f} %, {result.seconds:.1f} s on {result.device} -> "
                          f"{out}")
     print("\n".join(summaries))
-    return 0
+    return exit_status(len(summaries), failures)
 
 
+def skipped(entry, exc: Exception) -> str:
+    """Print and return the one line that names an exam that could not be analysed."""
+    line = f"skipped {entry.source}: {exc}"
+    print(f"scoat: {line}", file=sys.stderr)
+    return line
+
+
+def exit_status(done: int, failures: list[str]) -> int:
+    """0 when every exam was analysed, else EXIT_PARTIAL (some done) or 1 (none)."""
+    if not failures:
+        return 0
+    print(f"scoat: {len(failures)} of {done + len(failures)} exams could not be analysed "
+          "(named above)", file=sys.stderr)
+    return EXIT_PARTIAL if done else 1
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:
@@ -101,7 +125,15 @@ def cmd_timeline(args: argparse.Namespace) -> int:
         written = write_analysis(result, volume, folder, source_files=files)
         return json.loads(written["metrics.json"].read_text())
 
-    timelines = run_timeline(args.path, args.out, analyze_exam, model.info["sha256"], inventory)
+    failures: list[str] = []
+
+    def on_error(entry, exc: Exception) -> str:
+        line = skipped(entry, exc)
+        failures.append(line)
+        return str(exc)
+
+    timelines = run_timeline(args.path, args.out, analyze_exam, model.info["sha256"], inventory,
+                             on_error=on_error)
     for patient_id, timeline in timelines.items():
         print(f"Patient {patient_id}")
         for e in timeline["exams"]:
@@ -113,5 +145,8 @@ def cmd_timeline(args: argparse.Namespace) -> int:
             print(f"  {c['from_label']} -> {c['to_label']}: {c['days']} days, "
                   f"dLOV {c['delta_lov_ml']:+.1f} mL{rel}, dPO {c['delta_po_pp']:+.1f} pp: "
                   f"{c['trend']}")
+        for f in timeline.get("not_analysed", []):
+            print(f"  {f['study_date']}  not analysed: {f['reason']}")
     print(f"written to {args.out}")
-    return 0
+    done = sum(len(t["exams"]) for t in timelines.values())
+    return exit_status(done, failures)

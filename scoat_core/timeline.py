@@ -44,12 +44,15 @@ def cached_metrics(folder: Path, model_sha: str, entry) -> dict[str, Any] | None
     return data if same_model and same_series and same_source else None
 
 
-def patient_timeline(exams: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per-exam numbers (ordered by date) and the changes between them."""
+def patient_timeline(exams: list[dict[str, Any]],
+                     not_analysed: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Per-exam numbers (ordered by date), the changes between them, and the exams that could
+    not be analysed (label, date, source, reason)."""
     exams = sorted(exams, key=lambda e: e["study_date"] or "")
     points = [ExamPoint(_date(e["study_date"]), e["lov_ml"], e["po_percent"], e["label"])
               for e in exams]
-    return {"exams": exams, "changes": timeline_changes(points)}
+    return {"exams": exams, "changes": timeline_changes(points),
+            "not_analysed": sorted(not_analysed or [], key=lambda e: e["study_date"] or "")}
 
 
 def _date(text: str | None):
@@ -117,20 +120,36 @@ def plot_timeline(timeline: dict[str, Any], path: Path, patient_id: str) -> None
 
 
 def run_timeline(path: Path, out: Path, analyze_exam: Callable, model_sha: str,
-                 inventory) -> dict[str, dict[str, Any]]:
-    """Analyse (or reuse) every selected exam under ``path``; write each patient's timeline."""
+                 inventory, on_error: Callable | None = None) -> dict[str, dict[str, Any]]:
+    """Analyse (or reuse) every selected exam under ``path``; write each patient's timeline.
+
+    With ``on_error(entry, exc) -> reason``, an exam whose analysis raises a ``UserError`` (no
+    lungs in the slice, an unreadable series) is listed under ``not_analysed`` and the others go
+    on; without it the error propagates.
+    """
+    from scoat_core.errors import UserError
+
     results = {}
     for patient in inventory.patients:
-        rows = []
+        rows, not_analysed = [], []
         for exam in patient.exams:
             entry = exam.selected
             if entry is None:
                 continue
             folder = exam_dir(out, entry)
-            metrics = cached_metrics(folder, model_sha, entry) or analyze_exam(entry, folder)
+            try:
+                metrics = cached_metrics(folder, model_sha, entry) or analyze_exam(entry, folder)
+            except UserError as exc:
+                if on_error is None:
+                    raise
+                date = entry.info.study_date
+                not_analysed.append({"label": folder.name, "source": str(entry.source),
+                                     "study_date": date.isoformat() if date else None,
+                                     "reason": on_error(entry, exc)})
+                continue
             rows.append(exam_row(metrics, folder.name))
         if rows:
-            timeline = patient_timeline(rows)
+            timeline = patient_timeline(rows, not_analysed)
             write_timeline(out / _safe(patient.patient_id or "patient"), timeline,
                            patient.patient_id)
             results[patient.patient_id] = timeline

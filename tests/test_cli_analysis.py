@@ -62,3 +62,50 @@ def test_timeline_writes_table_plot_and_reuses_cache(patient, tiny_weights, tmp_
     assert (folder / "timeline.csv").read_text().startswith("label,study_date")
     assert main(args) == 0  # second run: every exam comes from the cache
     assert "analysing" not in capsys.readouterr().err
+
+
+def _without_lungs(exam_dicom) -> None:
+    """Overwrite an exam's pixels with soft tissue (40 HU): segmentation finds no lungs."""
+    import numpy as np
+    import pydicom
+
+    for f in exam_dicom.glob("*.dcm"):
+        ds = pydicom.dcmread(f)
+        stored = (40 - float(ds.RescaleIntercept)) / float(ds.RescaleSlope)
+        ds.PixelData = np.full_like(ds.pixel_array, round(stored)).tobytes()
+        ds.save_as(f)
+
+
+@pytest.fixture(scope="module")
+def patient_with_a_bad_exam(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bad")
+    write_timeline(make_timeline(3, seed=2, matrix=80, z_extent_mm=150), out, nifti=False)
+    _without_lungs(sorted(out.iterdir())[1] / "dicom")
+    return out
+
+
+def test_timeline_goes_on_past_an_exam_without_lungs(patient_with_a_bad_exam, tiny_weights,
+                                                      tmp_path, capsys):
+    out = tmp_path / "t"
+    status = main(["timeline", str(patient_with_a_bad_exam), "--out", str(out), "--weights",
+                   str(tiny_weights), "--device", "cpu"])
+    text = capsys.readouterr()
+    assert status == 3
+    assert "skipped" in text.err and "no lungs found" in text.err
+    assert "1 of 3 exams could not be analysed" in text.err
+    (folder,) = [p for p in out.iterdir() if (p / "timeline.json").exists()]
+    data = json.loads((folder / "timeline.json").read_text())
+    assert len(data["exams"]) == 2 and len(data["changes"]["consecutive"]) == 1
+    (missing,) = data["not_analysed"]
+    assert "no lungs found" in missing["reason"] and missing["study_date"]
+    assert "not analysed" in text.out
+
+
+def test_analyze_folder_of_exams_reports_each_failure(patient_with_a_bad_exam, tiny_weights,
+                                                       tmp_path, capsys):
+    out = tmp_path / "a"
+    status = main(["analyze", str(patient_with_a_bad_exam), "--out", str(out), "--weights",
+                   str(tiny_weights), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert status == 3 and err.count("scoat: skipped") == 1
+    assert len(list(out.glob("*/metrics.json"))) == 2
