@@ -37,6 +37,8 @@ from scoat_core.timeline_table import TimelineEntry
 
 log = logging.getLogger(__name__)
 DISCLAIMER = "Research software — not for diagnostic use."
+#: The patient list never gets narrower than this (px): names and dates must stay readable.
+BROWSER_MIN_WIDTH = 220
 SHORTCUTS = [
     ("Ctrl+O", "Import a folder"), ("Ctrl+A", "Analyse the selected exam"),
     ("Ctrl+Shift+A", "Analyse all exams of the patient"), ("Ctrl+E", "Export the view as PNG"),
@@ -142,6 +144,7 @@ class MainWindow(QMainWindow):
         split.addWidget(self.browser)
         split.addWidget(self.tabs)
         split.setStretchFactor(1, 1)
+        self.browser.setMinimumWidth(BROWSER_MIN_WIDTH)
         split.setSizes([430, 1100])
         self.split = split
         self.progress = ProgressPanel()
@@ -210,7 +213,7 @@ class MainWindow(QMainWindow):
         if isinstance(state, QByteArray):
             self.restoreState(state)
         sizes = s.value("window/split")
-        if isinstance(sizes, list) and len(sizes) == 2:
+        if isinstance(sizes, list) and len(sizes) == 2 and int(sizes[0]) >= BROWSER_MIN_WIDTH:
             self.split.setSizes([int(x) for x in sizes])
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)

@@ -153,6 +153,20 @@ def test_viewer_follows_slice_keys(qtbot, app_env, timeline_dir):
     window.store.close()
 
 
+def test_a_squeezed_patient_list_is_not_restored(qtbot, app_env):
+    from app.main_window import BROWSER_MIN_WIDTH
+    from app.preferences import Preferences
+
+    prefs = Preferences()
+    prefs.settings.setValue("window/split", [70, 566])  # saved from a tiny window
+    prefs.sync()
+    window = make_window(qtbot)
+    window.resize(1400, 900)
+    window.show()
+    qtbot.waitExposed(window)
+    assert window.browser.width() >= BROWSER_MIN_WIDTH
+
+
 def test_no_leaked_top_level_windows(qtbot, app_env):
     before = {id(w) for w in QApplication.topLevelWidgets() if w.isVisible()}
     window = make_window(qtbot)
