@@ -240,17 +240,34 @@ def _demo_analysis(out: Path) -> int:
     analysis = out.with_name(out.name + "-analysis")
     print(f"\nAnalysing the demo exams into {analysis} (cached after the first run):")
     cmd_timeline(argparse.Namespace(path=out, out=analysis, device="auto", weights=None))
-    truth = {json.loads(p.read_text())["study_date"]: json.loads(p.read_text())
-             for p in out.glob("*/truth.json")}
-    print("\nMeasured against the phantom's truth:")
+    truth = {}
+    for p in out.glob("*/truth.json"):
+        t = json.loads(p.read_text())
+        truth[t["study_date"]] = (t, p.parent / "lesion_mask.nii.gz")
+    print("\nMeasured against the phantom's truth (found: share of the true lesion voxels "
+          "inside the opacity mask):")
     for path in sorted(analysis.glob("*/timeline.json")):
         for e in json.loads(path.read_text())["exams"]:
-            t = truth.get(e["study_date"])
+            t, lesion_file = truth.get(e["study_date"], (None, None))
             if t:
+                found = _found(lesion_file, path.parent / e["label"] / "opacity_mask.nii.gz")
                 print(f"  {e['study_date']}  LOV measured {e['lov_ml']:6.1f} mL, true "
                       f"{t['lesion_ml_total']:6.1f} mL; lung measured "
-                      f"{e['lung_volume_ml']:7.1f} mL, true {t['lung_ml_total']:7.1f} mL")
+                      f"{e['lung_volume_ml']:7.1f} mL, true {t['lung_ml_total']:7.1f} mL{found}")
     return EXIT_OK
+
+
+def _found(lesion_file: Path, opacity_file: Path) -> str:
+    """``"; found: ground glass 90 %, consolidation 9 %"`` (empty when a mask is missing)."""
+    from scoat_core.io.images import read_image
+    from scoat_core.phantom.scoring import lesion_recall
+
+    if not (lesion_file.exists() and opacity_file.exists()):
+        return ""
+    recall = lesion_recall(read_image(lesion_file).array, read_image(opacity_file).array)
+    names = {"ggo": "ground glass", "consolidation": "consolidation"}
+    parts = [f"{names[k]} {100 * v:.0f} %" for k, v in recall.items() if v is not None]
+    return f"; found: {', '.join(parts)}" if parts else ""
 
 
 def default_demo_dir() -> Path:

@@ -260,3 +260,24 @@ def test_write_timeline_with_dicom(tmp_path):
         assert np.allclose(back.origin, p.ct.origin) and np.allclose(back.spacing, p.ct.spacing)
         assert back.info.study_uid == p.ct.info.study_uid
         assert back.info.study_date == p.ct.info.study_date
+
+
+def test_lesion_recall_per_kind(tmp_path):
+    from scoat_core.cli import _found
+    from scoat_core.io.images import write_mask
+    from scoat_core.phantom.scoring import lesion_recall
+    from scoat_core.volume import Volume
+
+    lesion = np.zeros((2, 10, 10), np.uint8)
+    lesion[0, :4, :5] = 1  # 20 ground-glass voxels
+    lesion[1, :2, :5] = 2  # 10 consolidation voxels
+    opacity = np.zeros_like(lesion)
+    opacity[0, :2, :5] = 1  # half of the ground glass
+    opacity[1, 5:, :] = 1  # none of the consolidation
+    assert lesion_recall(lesion, opacity) == {"ggo": 0.5, "consolidation": 0.0}
+    assert lesion_recall(np.where(lesion == 2, 0, lesion), opacity)["consolidation"] is None
+    write_mask(Volume(lesion), tmp_path / "lesion.nii.gz")
+    write_mask(Volume(opacity), tmp_path / "opacity.nii.gz")
+    line = _found(tmp_path / "lesion.nii.gz", tmp_path / "opacity.nii.gz")
+    assert line == "; found: ground glass 50 %, consolidation 0 %"
+    assert _found(tmp_path / "missing.nii.gz", tmp_path / "opacity.nii.gz") == ""
