@@ -480,7 +480,7 @@ class MainWindow(QMainWindow):
                  f"{' · ' + info.kernel if info.kernel else ''}"]
         if row is not None:
             m = row.metrics
-            stale = " (other model)" if self.model_sha and row.is_stale(self.model_sha) else ""
+            stale = " (out of date)" if self.model_sha and row.is_stale(self.model_sha) else ""
             lines.append(f"LOV {m['lov_ml']:.1f} mL · PO {m['po_percent']:.1f} %{stale}")
         else:
             lines.append("not analysed")

@@ -22,7 +22,7 @@ def exam_status(store: Store, exam: ExamRow, model_sha: str | None) -> tuple[str
     m = row.metrics
     text = f"LOV {m['lov_ml']:.1f} mL · PO {m['po_percent']:.1f} %"
     if model_sha and row.is_stale(model_sha):
-        return text + " (other model: re-analyse)", "#e0a030"
+        return text + " (out of date: re-analyse)", "#e0a030"
     return text, "#7fd17f"
 
 

@@ -1,3 +1,9 @@
 """SCOAT Follow-up core: CT I/O, geometry, models, analysis and the `scoat` CLI (no GUI code)."""
 
 __version__ = "0.1.0"
+
+#: Version of the analysis method (lung mask, post-processing, volumetry), saved with every
+#: result. Raise it when a change moves the numbers: results of another version are out of date
+#: (re-analysed by ``scoat timeline``, marked in the app) even when the model is the same.
+#: 2: lung mask keeps abutting consolidation and drops detached crumbs under 5 mL.
+ANALYSIS_VERSION = 2

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from scoat_core import ANALYSIS_VERSION
 from scoat_core.errors import UserError
 from scoat_core.normalization import hu_to_unit
 from scoat_core.progress import Cancelled
@@ -81,7 +82,8 @@ class AnalysisResult:
 
     def to_json(self) -> dict[str, Any]:
         out = self.metrics.to_json()
-        out.update(model=self.model, device=self.device, seconds=round(self.seconds, 2),
+        out.update(analysis_version=ANALYSIS_VERSION, model=self.model, device=self.device,
+                   seconds=round(self.seconds, 2),
                    stage_seconds={k: round(v, 2) for k, v in self.stage_seconds.items()},
                    warnings=self.warnings, exam=self.lung.info.to_json())
         return out

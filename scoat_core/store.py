@@ -11,7 +11,8 @@ Cache paths are stored relative to the cache folder; source paths are absolute. 
 one transaction. Files are complete and renamed into place before the transaction that refers to
 them commits, and replaced files are removed only after it commits, so a crash at any point
 leaves the database consistent: at worst an unreferenced file, which :meth:`Store.vacuum_cache`
-removes. A result made by another model (SHA-256) is *stale* (:meth:`AnalysisRow.is_stale`).
+removes. A result made by another model (SHA-256) or analysis version is *stale*
+(:meth:`AnalysisRow.is_stale`).
 """
 
 from __future__ import annotations
@@ -189,8 +190,12 @@ class AnalysisRow:
     opacity_mask: Path
 
     def is_stale(self, current_model_sha: str) -> bool:
-        """True when made by another model than the one now in use."""
-        return self.model.get("sha256") != current_model_sha
+        """True when made by another model than the one now in use, or by another version of
+        the analysis method (:data:`scoat_core.ANALYSIS_VERSION`)."""
+        from scoat_core import ANALYSIS_VERSION
+
+        return (self.model.get("sha256") != current_model_sha
+                or self.metrics.get("analysis_version") != ANALYSIS_VERSION)
 
 
 # ------------------------------------------------------------------------------------ store

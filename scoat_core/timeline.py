@@ -2,8 +2,9 @@
 
 Per exam the analysis goes to ``<out>/<patient>/<YYYYMMDD>_<series>/`` (the files of
 :mod:`scoat_core.analysis_output`). An exam whose ``metrics.json`` was made by the same model
-(SHA-256) from the same series is not analysed again. The timeline of each patient is written as
-``timeline.json``, ``timeline.csv`` and ``timeline.png`` (LOV and PO over time).
+(SHA-256) and analysis version from the same series is not analysed again. The timeline of
+each patient is written as ``timeline.json``, ``timeline.csv`` and ``timeline.png`` (LOV and PO
+over time).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ def exam_dir(out: Path, entry) -> Path:
 
 
 def cached_metrics(folder: Path, model_sha: str, entry) -> dict[str, Any] | None:
-    """The stored metrics when they match this model and series, else None."""
+    """The stored metrics when they match this model, analysis version and series, else None."""
+    from scoat_core import ANALYSIS_VERSION
+
     path = folder / "metrics.json"
     if not path.exists():
         return None
@@ -38,7 +41,8 @@ def cached_metrics(folder: Path, model_sha: str, entry) -> dict[str, Any] | None
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    same_model = data.get("model", {}).get("sha256") == model_sha
+    same_model = (data.get("model", {}).get("sha256") == model_sha
+                  and data.get("analysis_version") == ANALYSIS_VERSION)
     same_series = data.get("exam", {}).get("series_uid", "") == entry.info.series_uid
     same_source = data.get("exam", {}).get("source", "") in ("", str(entry.info.source))
     return data if same_model and same_series and same_source else None

@@ -64,6 +64,20 @@ def test_timeline_writes_table_plot_and_reuses_cache(patient, tiny_weights, tmp_
     assert "analysing" not in capsys.readouterr().err
 
 
+def test_timeline_cache_of_another_analysis_version_is_redone(patient, tiny_weights, tmp_path,
+                                                              capsys, monkeypatch):
+    import scoat_core
+
+    out = tmp_path / "t"
+    args = ["timeline", str(patient), "--out", str(out), "--weights", str(tiny_weights),
+            "--device", "cpu"]
+    assert main(args) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(scoat_core, "ANALYSIS_VERSION", scoat_core.ANALYSIS_VERSION + 1)
+    assert main(args) == 0
+    assert capsys.readouterr().err.count("analysing") == 2
+
+
 def _without_lungs(exam_dicom) -> None:
     """Overwrite an exam's pixels with soft tissue (40 HU): segmentation finds no lungs."""
     import numpy as np

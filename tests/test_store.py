@@ -154,6 +154,19 @@ def test_results_of_another_model_are_stale(tmp_path, inventory, phantoms):
         assert counts(store.db_path)["analyses"] == 1
 
 
+def test_results_of_another_analysis_version_are_stale(tmp_path, inventory, phantoms,
+                                                        monkeypatch):
+    import scoat_core
+
+    with imported(tmp_path, inventory) as store:
+        series = store.exams(patient_pk(store, PID))[0].selected
+        row = store.save_analysis(series.id, result(phantoms[0], SHA_A), "0.1.0")
+        assert row.metrics["analysis_version"] == scoat_core.ANALYSIS_VERSION
+        assert not row.is_stale(SHA_A)
+        monkeypatch.setattr(scoat_core, "ANALYSIS_VERSION", scoat_core.ANALYSIS_VERSION + 1)
+        assert row.is_stale(SHA_A)
+
+
 def test_merge_patients_moves_exams_and_sticks_on_reimport(tmp_path, inventory):
     with imported(tmp_path, inventory) as store:
         keep, other = patient_pk(store, PID), patient_pk(store, "PATX")
