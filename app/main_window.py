@@ -38,7 +38,7 @@ from scoat_core.timeline_table import TimelineEntry
 log = logging.getLogger(__name__)
 DISCLAIMER = "Research software — not for diagnostic use."
 #: The patient list never gets narrower than this (px): names and dates must stay readable.
-BROWSER_MIN_WIDTH = 220
+BROWSER_MIN_WIDTH = 160
 SHORTCUTS = [
     ("Ctrl+O", "Import a folder"), ("Ctrl+A", "Analyse the selected exam"),
     ("Ctrl+Shift+A", "Analyse all exams of the patient"), ("Ctrl+E", "Export the view as PNG"),
