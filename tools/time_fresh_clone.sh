@@ -10,7 +10,7 @@ cd "$dest"
 t0=$(date +%s.%N)
 bash tools/dev.sh setup >/dev/null 2>&1
 t1=$(date +%s.%N)
-bash tools/dev.sh test -q -p no:cacheprovider | tail -1
+bash tools/dev.sh test -q -p no:cacheprovider -rf | grep -E "^FAILED|passed|failed"
 t2=$(date +%s.%N)
 printf 'set-up (fresh .venv): %.0f s\ntests (ruff + import rule + pytest): %.0f s\n' \
   "$(python3 -c "print($t1 - $t0)")" "$(python3 -c "print($t2 - $t1)")"
