@@ -8,7 +8,9 @@ Changes between consecutive exams (and each exam against the baseline):
   so the absolute change is what is reported then;
 * trend label: ``progression`` when LOV grew by at least ``TREND_MIN_ML`` (10 mL) **and** PO by
   at least ``TREND_MIN_PP`` (1 percentage point); ``absorption`` for the same decrease;
-  ``stable`` otherwise (both thresholds together keep segmentation noise from flipping labels).
+  ``stable`` otherwise (both thresholds together keep segmentation noise from flipping labels);
+  ``not comparable`` when either exam covers only part of the lungs (one slice, or a scan range
+  that cuts them): its volumes depend on where the scan stopped.
 
 Registration (SimpleITK): each follow-up is aligned to the baseline, rigid (Euler 3-D) then
 affine, by mean squares on signed distance maps of the lung masks (driven by lung shape, not by
@@ -33,6 +35,8 @@ from scoat_core.volume import Volume
 MIN_BASE_FOR_RELATIVE_ML = 10.0
 TREND_MIN_ML = 10.0
 TREND_MIN_PP = 1.0
+#: Trend of a change where either exam covers only part of the lungs.
+NOT_COMPARABLE = "not comparable"
 
 
 @dataclass
@@ -43,6 +47,14 @@ class ExamPoint:
     lov_ml: float
     po_percent: float
     label: str = ""
+    partial: bool = False
+    """The scan covers only part of the lungs."""
+
+    @classmethod
+    def from_metrics(cls, study_date: date | None, metrics: dict, label: str = "") -> ExamPoint:
+        """From ``AnalysisResult.to_json()`` (results without ``lungs_complete`` count whole)."""
+        return cls(study_date, float(metrics["lov_ml"]), float(metrics["po_percent"]), label,
+                   partial=metrics.get("lungs_complete") is False)
 
 
 @dataclass
@@ -70,7 +82,8 @@ def change(a: ExamPoint, b: ExamPoint) -> Change:
     d_lov, d_po = b.lov_ml - a.lov_ml, b.po_percent - a.po_percent
     days = (b.study_date - a.study_date).days if a.study_date and b.study_date else None
     relative = 100.0 * d_lov / a.lov_ml if a.lov_ml >= MIN_BASE_FOR_RELATIVE_ML else None
-    return Change(a.label, b.label, days, d_lov, d_po, relative, trend_label(d_lov, d_po))
+    trend = NOT_COMPARABLE if a.partial or b.partial else trend_label(d_lov, d_po)
+    return Change(a.label, b.label, days, d_lov, d_po, relative, trend)
 
 
 def timeline_changes(points: list[ExamPoint]) -> dict[str, list[dict]]:

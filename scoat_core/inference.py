@@ -79,13 +79,16 @@ class AnalysisResult:
     seconds: float
     stage_seconds: dict[str, float]
     warnings: list[str]
+    lungs_complete: bool = True
+    """False when the scan cuts the lungs: volumes are not comparable with other exams."""
 
     def to_json(self) -> dict[str, Any]:
         out = self.metrics.to_json()
         out.update(analysis_version=ANALYSIS_VERSION, model=self.model, device=self.device,
                    seconds=round(self.seconds, 2),
                    stage_seconds={k: round(v, 2) for k, v in self.stage_seconds.items()},
-                   warnings=self.warnings, exam=self.lung.info.to_json())
+                   warnings=self.warnings, lungs_complete=self.lungs_complete,
+                   exam=self.lung.info.to_json())
         return out
 
 
@@ -178,6 +181,7 @@ def analyze(
         model={**model.info, "precision": seg.precision},
         device=str(seg.device), seconds=time.monotonic() - report.t0,
         stage_seconds=dict(report.times), warnings=list(volume.warnings) + list(lung.warnings),
+        lungs_complete=lung.complete,
     )
 
 

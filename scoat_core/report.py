@@ -224,7 +224,7 @@ def build_report(patient_id: str, patient_name: str, exams: list[ReportExam],
         ids = _identifiers(patient_id, patient_name, birth_date)
         ordered = [_anonymise_exam(e, i, ids) for i, e in enumerate(ordered, 1)]
         patient_id, patient_name, birth_date = "", "", None
-    points = [ExamPoint(e.study_date, e.lov_ml, e.po_percent, e.label) for e in ordered]
+    points = [ExamPoint.from_metrics(e.study_date, e.metrics, e.label) for e in ordered]
     return ReportData(
         title=title, patient_id=patient_id, patient_name=patient_name, birth_date=birth_date,
         exams=ordered, changes=timeline_changes(points), model=dict(model or {}),
@@ -288,8 +288,8 @@ def summary_lines(data: ReportData) -> list[str]:
         f"Last exam against baseline{days}: LOV {signed(last['delta_lov_ml'])} mL{rel_text}, "
         f"PO {signed(last['delta_po_pp'])} pp — {last['trend']}.",
         "Trend: progression / absorption when LOV changes by ≥ 10 mL and PO by ≥ 1 pp in the "
-        "same direction, stable otherwise. PO: opacity as % of lung volume; PHO: part above "
-        "−200 HU.",
+        "same direction, stable otherwise; not comparable when an exam covers only part of the "
+        "lungs. PO: opacity as % of lung volume; PHO: part above −200 HU.",
     ]
 
 

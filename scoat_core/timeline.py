@@ -53,8 +53,7 @@ def patient_timeline(exams: list[dict[str, Any]],
     """Per-exam numbers (ordered by date), the changes between them, and the exams that could
     not be analysed (label, date, source, reason)."""
     exams = sorted(exams, key=lambda e: e["study_date"] or "")
-    points = [ExamPoint(_date(e["study_date"]), e["lov_ml"], e["po_percent"], e["label"])
-              for e in exams]
+    points = [ExamPoint.from_metrics(_date(e["study_date"]), e, e["label"]) for e in exams]
     return {"exams": exams, "changes": timeline_changes(points),
             "not_analysed": sorted(not_analysed or [], key=lambda e: e["study_date"] or "")}
 
@@ -74,6 +73,7 @@ def exam_row(metrics: dict[str, Any], label: str) -> dict[str, Any]:
         "lung_volume_ml": metrics["lung_volume_ml"], "lov_ml": metrics["lov_ml"],
         "po_percent": metrics["po_percent"], "pho_percent": metrics.get("pho_percent"),
         "severity_score": metrics.get("severity_score"),
+        "lungs_complete": metrics.get("lungs_complete"),
     }
 
 

@@ -23,12 +23,14 @@ from typing import Any
 from scoat_core.followup import ExamPoint, change
 
 #: Trend label → arrow used in tables and plots.
-TREND_ARROWS: dict[str, str] = {"progression": "↑", "stable": "→", "absorption": "↓"}
+TREND_ARROWS: dict[str, str] = {"progression": "↑", "stable": "→", "absorption": "↓",
+                                 "not comparable": "≠"}
 #: Trend label → RGB (red worse, green better, grey unchanged; readable on white).
 TREND_COLOURS: dict[str, tuple[int, int, int]] = {
     "progression": (192, 40, 40),
     "stable": (110, 110, 110),
     "absorption": (30, 140, 70),
+    "not comparable": (150, 110, 20),
 }
 
 
@@ -57,8 +59,7 @@ def trend_text(trend: str | None) -> str:
 
 
 def _point(entry: TimelineEntry) -> ExamPoint:
-    m = entry.metrics or {}
-    return ExamPoint(entry.study_date, float(m["lov_ml"]), float(m["po_percent"]), entry.label)
+    return ExamPoint.from_metrics(entry.study_date, entry.metrics or {}, entry.label)
 
 
 def _opt(value: Any) -> float | None:

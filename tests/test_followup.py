@@ -38,6 +38,19 @@ def test_trend_thresholds(d_lov, d_po, label):
     assert trend_label(d_lov, d_po) == label
 
 
+def test_partial_scans_are_not_comparable():
+    whole = ExamPoint.from_metrics(date(2020, 1, 1), {"lov_ml": 10, "po_percent": 1,
+                                                      "lungs_complete": True})
+    old = ExamPoint.from_metrics(date(2020, 1, 5), {"lov_ml": 12, "po_percent": 1.2})
+    one_slice = ExamPoint.from_metrics(date(2020, 2, 1), {"lov_ml": 90, "po_percent": 40,
+                                                          "lungs_complete": False})
+    assert not whole.partial and not old.partial and one_slice.partial
+    c = change(whole, one_slice)
+    assert c.trend == "not comparable" and c.delta_lov_ml == 80  # the numbers are still there
+    assert change(one_slice, whole).trend == "not comparable"
+    assert change(whole, old).trend == "stable"
+
+
 def test_timeline_orders_by_date():
     pts = [ExamPoint(date(2020, 3, 1), 50, 2, "late"), ExamPoint(date(2020, 1, 1), 10, 0.5, "x")]
     out = timeline_changes(pts)

@@ -52,6 +52,8 @@ class LungResult:
     left_ml: float
     total_ml: float
     warnings: list[str] = field(default_factory=list)
+    complete: bool = True
+    """False when the scan cuts the lungs (or is one slice): volumes are of the scanned part."""
 
 
 class _Steps:
@@ -234,4 +236,4 @@ def _result(labels: Volume, warnings: list[str], complete: bool) -> LungResult:
         warnings.append(f"lung volume {total:.0f} mL is implausibly small")
     if complete and total > PLAUSIBLE_ML[1]:
         warnings.append(f"lung volume {total:.0f} mL is implausibly large")
-    return LungResult(labels, right, left, total, warnings)
+    return LungResult(labels, right, left, total, warnings, complete)
