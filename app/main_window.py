@@ -217,19 +217,24 @@ class MainWindow(QMainWindow):
             self.split.setSizes([int(x) for x in sizes])
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        s = self.prefs.settings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
-        s.setValue("window/split", self.split.sizes())
-        self.prefs.sync()
+        if self.interactive:  # a screenshot or test run must not change the user's layout
+            s = self.prefs.settings
+            s.setValue("window/geometry", self.saveGeometry())
+            s.setValue("window/state", self.saveState())
+            s.setValue("window/split", self.split.sizes())
+            self.prefs.sync()
         self.cancel_jobs()
         super().closeEvent(event)
 
     # ------------------------------------------------------------------ job queue
     def enqueue(self, title: str, make_job: Callable[[], Job],
-                on_done: Callable[[Any], None]) -> None:
-        """Run ``make_job()`` after the jobs before it; ``on_done(result)`` on success."""
-        self._queue.append((title, make_job, on_done))
+                on_done: Callable[[Any], None],
+                on_fail: Callable[[str], None] | None = None) -> None:
+        """Run ``make_job()`` after the jobs before it; ``on_done(result)`` on success.
+
+        A failure is shown in a dialog, or handed to ``on_fail(message)`` when given.
+        """
+        self._queue.append((title, make_job, on_done, on_fail))
         QTimer.singleShot(0, self._pump)
 
     def busy(self) -> bool:
@@ -243,12 +248,13 @@ class MainWindow(QMainWindow):
         if not self._queue:
             self.idle.emit()
             return
-        title, make_job, on_done = self._queue.pop(0)
+        title, make_job, on_done, on_fail = self._queue.pop(0)
         job = make_job()
         self.job = job
         self.progress.bind(job, title)
         job.finished.connect(lambda result: self._job_done(on_done, result))
-        job.failed.connect(lambda message, details: self._job_failed(title, message, details))
+        job.failed.connect(lambda message, details: self._job_failed(title, message, details,
+                                                                     on_fail))
         job.cancelled.connect(self._job_cancelled)
 
     def _job_done(self, on_done, result) -> None:
@@ -260,9 +266,15 @@ class MainWindow(QMainWindow):
             self._error("Could not show the result", str(exc))
         QTimer.singleShot(0, self._pump)
 
-    def _job_failed(self, title: str, message: str, details: str) -> None:
+    def _job_failed(self, title: str, message: str, details: str,
+                    on_fail: Callable[[str], None] | None = None) -> None:
         self.job = None
-        self._error(f"{title} failed", message, details)
+        if on_fail is None:
+            self._error(f"{title} failed", message, details)
+        else:
+            self.errors.append(f"{title} failed: {message}")
+            log.error("%s failed: %s %s", title, message, details)
+            on_fail(message)
         QTimer.singleShot(0, self._pump)
 
     def _job_cancelled(self) -> None:
@@ -624,7 +636,9 @@ class MainWindow(QMainWindow):
                 continue
             title = f"Analysing {exam.study_date or 'exam'} ({i + 1} of {len(exam_pks)})"
             self.enqueue(title, lambda s=exam.selected: self._analysis_job(s, device),
-                         lambda row, pk=exam_pk: self._analysis_saved(pk, row))
+                         lambda row, pk=exam_pk: self._analysis_saved(pk, row),
+                         lambda message, pk=exam_pk, t=title: self._analysis_failed(pk, t,
+                                                                                    message))
 
     def _analysis_job(self, series, device: str) -> Job:
         from scoat_core.inference import analyze
@@ -652,7 +666,15 @@ class MainWindow(QMainWindow):
 
         return run_job(work)
 
+    def _analysis_failed(self, exam_pk: int, title: str, message: str) -> None:
+        """Shown in the patient list (reason in its tooltip) and the status bar, not a dialog:
+        a batch with several exams that cannot be analysed must not stack dialogs."""
+        self.browser.failures[exam_pk] = message
+        self.browser.refresh()
+        self.statusBar().showMessage(f"{title} failed: {message}", 15000)
+
     def _analysis_saved(self, exam_pk: int, row: AnalysisRow) -> None:
+        self.browser.failures.pop(exam_pk, None)
         self.refresh()
         self._compare_patient = None
         if self.exam_pk in (None, exam_pk):

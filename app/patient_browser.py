@@ -12,11 +12,15 @@ PATIENT, EXAM = 1, 2
 ROLE_KIND, ROLE_PK = Qt.ItemDataRole.UserRole, Qt.ItemDataRole.UserRole + 1
 
 
-def exam_status(store: Store, exam: ExamRow, model_sha: str | None) -> tuple[str, str]:
-    """(status text, colour name) of an exam: its LOV/PO, 'stale', or 'not analysed'."""
+def exam_status(store: Store, exam: ExamRow, model_sha: str | None,
+                failure: str | None = None) -> tuple[str, str]:
+    """(status text, colour name) of an exam: its LOV/PO, 'stale', why its analysis failed in
+    this session, or 'not analysed'."""
     if exam.selected is None:
         return "no usable series", "#b0b0b0"
     row = store.analysis(exam.selected.id)
+    if row is None and failure:
+        return f"analysis failed: {short_reason(failure)}", "#e0685a"
     if row is None:
         return "not analysed", "#9aa0a6"
     m = row.metrics
@@ -24,6 +28,15 @@ def exam_status(store: Store, exam: ExamRow, model_sha: str | None) -> tuple[str
     if model_sha and row.is_stale(model_sha):
         return text + " (out of date: re-analyse)", "#e0a030"
     return text, "#7fd17f"
+
+
+def short_reason(message: str) -> str:
+    """The gist of an error message, without the file path it names (that is in the tooltip)."""
+    head, _, tail = message.partition(" in ")
+    if not ("/" in tail or "\\" in tail):
+        return message
+    detail = tail.rpartition(": ")[2] if ": " in tail else ""
+    return f"{head} ({detail})" if detail else head
 
 
 class PatientBrowser(QTreeWidget):
@@ -41,6 +54,8 @@ class PatientBrowser(QTreeWidget):
         super().__init__(parent)
         self.store = store
         self.model_sha: str | None = None
+        self.failures: dict[int, str] = {}
+        """Exam pk → why its analysis failed in this session."""
         self.setHeaderLabels(list(self.COLUMNS))
         for i, width in enumerate((150, 215, 150, 60, 60)):
             self.setColumnWidth(i, width)
@@ -79,12 +94,15 @@ class PatientBrowser(QTreeWidget):
         when = exam.study_date.isoformat() if exam.study_date else "date unknown"
         scanner = " ".join(x for x in (s.manufacturer, s.model) if x) if s else ""
         thickness = f"{s.slice_thickness_mm:.2g}" if s and s.slice_thickness_mm else ""
-        status, colour = exam_status(self.store, exam, self.model_sha)
+        failure = self.failures.get(exam.id)
+        status, colour = exam_status(self.store, exam, self.model_sha, failure)
         item = QTreeWidgetItem([when, status, scanner, s.kernel if s else "", thickness])
         item.setData(0, ROLE_KIND, EXAM)
         item.setData(0, ROLE_PK, exam.id)
         item.setForeground(1, QBrush(QColor(colour)))
         item.setToolTip(2, scanner)
+        if failure:
+            item.setToolTip(1, failure)
         notes = [exam.description] if exam.description else []
         if s is not None:
             notes += [f"{s.kind.upper()} {s.source}", *s.warnings]

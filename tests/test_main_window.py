@@ -124,6 +124,35 @@ def test_cancel_leaves_no_result(qtbot, app_env, timeline_dir):
     window.store.close()
 
 
+def test_an_exam_without_lungs_is_marked_in_the_list(qtbot, app_env, tmp_path):
+    import pydicom
+
+    from scoat_core.phantom import make_timeline, write_timeline
+
+    folder = tmp_path / "patient"
+    write_timeline(make_timeline(2, seed=4, matrix=64, z_extent_mm=200.0, slice_spacing_mm=5.0),
+                   folder, nifti=False)
+    for f in (sorted(folder.iterdir())[1] / "dicom").glob("*.dcm"):  # soft tissue only
+        ds = pydicom.dcmread(f)
+        stored = round((40 - float(ds.RescaleIntercept)) / float(ds.RescaleSlope))
+        ds.PixelData = np.full_like(ds.pixel_array, stored).tobytes()
+        ds.save_as(f)
+    window = make_window(qtbot)
+    window.import_path(folder)
+    wait_idle(qtbot, window)
+    patient = window.store.patients()[0]
+    window.analyse_patients([patient.id])
+    wait_idle(qtbot, window, 120000)
+    assert len(window.errors) == 1 and "no lungs found" in window.errors[0]
+    bad_pk = window.store.exams(patient.id)[1].id
+    assert "no lungs found" in window.browser.failures[bad_pk]
+    texts = [window.browser.topLevelItem(0).child(i).text(1) for i in range(2)]
+    assert texts[0].startswith("LOV") and texts[1].startswith("analysis failed: no lungs found")
+    assert "/" not in texts[1]  # the path is in the tooltip, not the list
+    window.close()
+    window.store.close()
+
+
 def test_bad_input_is_reported_not_raised(qtbot, app_env, tmp_path):
     bad = tmp_path / "not-ct"
     bad.mkdir()
@@ -165,6 +194,9 @@ def test_a_squeezed_patient_list_is_not_restored(qtbot, app_env):
     window.show()
     qtbot.waitExposed(window)
     assert window.browser.width() >= BROWSER_MIN_WIDTH
+    window.close()  # a non-interactive run (screenshot, test) leaves the saved layout alone
+    window.store.close()
+    assert [int(x) for x in Preferences().settings.value("window/split")] == [70, 566]
 
 
 def test_no_leaked_top_level_windows(qtbot, app_env):
