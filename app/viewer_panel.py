@@ -19,6 +19,10 @@ from PySide6.QtWidgets import (
 from app.slice_view import SliceView
 from scoat_core.volume import Volume
 
+#: The coronal pane is hidden for exams shorter than this along z (mm): one or a few slices
+#: make a coronal view a thin line.
+MIN_CORONAL_MM = 20.0
+
 
 class ViewerPanel(QWidget):
     """Two :class:`SliceView` panes (axial, coronal) sharing window, overlays and cursor."""
@@ -78,6 +82,8 @@ class ViewerPanel(QWidget):
             pane.set_volume(volume)
             pane.set_masks(opacity, lung)
             pane.set_label(label)
+        z_mm = volume.shape[0] * volume.spacing[2] if volume is not None else MIN_CORONAL_MM
+        self.coronal.setVisible(z_mm >= MIN_CORONAL_MM)
         self._style()
         if volume is not None and opacity is not None and np.any(opacity):
             from scoat_core.display import key_slices
@@ -98,7 +104,7 @@ class ViewerPanel(QWidget):
 
     def render_image(self) -> QImage:
         """Both panes side by side (for PNG export)."""
-        images = [pane.grab().toImage() for pane in self.panes]
+        images = [pane.grab().toImage() for pane in self.panes if not pane.isHidden()]
         width = sum(i.width() for i in images)
         height = max(i.height() for i in images)
         out = QImage(width, height, QImage.Format.Format_RGB32)

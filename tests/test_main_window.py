@@ -153,6 +153,30 @@ def test_an_exam_without_lungs_is_marked_in_the_list(qtbot, app_env, tmp_path):
     window.store.close()
 
 
+def test_single_slice_exam_has_no_coronal_pane(qtbot, app_env, tmp_path):
+    from scoat_core.io.images import write_image
+    from scoat_core.phantom import make_phantom
+    from scoat_core.volume import Volume
+
+    ph = make_phantom(matrix=64, z_extent_mm=200.0, slice_spacing_mm=5.0)
+    z = ph.ct.shape[0] // 2
+    one = Volume(ph.ct.array[z:z + 1].copy(), spacing=ph.ct.spacing, origin=ph.ct.origin,
+                 is_hu=True)
+    write_image(one, tmp_path / "one_20200101.nii.gz")
+    window = make_window(qtbot)
+    window.resize(1200, 800)
+    window.show()
+    window.import_path(tmp_path / "one_20200101.nii.gz")
+    wait_idle(qtbot, window)
+    exam_pk = window.store.exams(window.store.patients()[0].id)[0].id
+    window.open_exam(exam_pk)
+    wait_idle(qtbot, window)
+    assert window.viewer.axial.isVisible() and not window.viewer.coronal.isVisible()
+    assert window.viewer.render_image().width() == window.viewer.axial.width()
+    window.close()
+    window.store.close()
+
+
 def test_bad_input_is_reported_not_raised(qtbot, app_env, tmp_path):
     bad = tmp_path / "not-ct"
     bad.mkdir()
