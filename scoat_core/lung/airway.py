@@ -35,9 +35,26 @@ def body_masks(hu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     blankets and the air around the patient (with any out-of-field padding) stay outside.
     """
     tissue = hu > AIR_HU
-    body = largest_component(tissue)
+    body = largest_component(close_cut_sides(tissue))
     inside = fill_holes_2d(body)
     return inside, inside & ~tissue
+
+
+def close_cut_sides(tissue: np.ndarray) -> np.ndarray:
+    """Tissue with each slice's left and right image edge closed between its outermost tissue
+    pixels: where a small field of view cuts the chest (and a lung) at the side, the body outline
+    is completed along the edge, so the cut lung stays a hole of the body instead of joining the
+    air outside."""
+    out = tissue.copy()
+    rows = np.arange(tissue.shape[1])[None, :]
+    for col in (0, tissue.shape[2] - 1):
+        edge = tissue[:, :, col]
+        has = edge.any(axis=1)
+        first = np.argmax(edge, axis=1)
+        last = edge.shape[1] - 1 - np.argmax(edge[:, ::-1], axis=1)
+        span = has[:, None] & (rows >= first[:, None]) & (rows <= last[:, None])
+        out[:, :, col] |= span
+    return out
 
 
 def find_trachea(

@@ -224,6 +224,11 @@ def _complete(full: np.ndarray, warnings: list[str]) -> bool:
             "the lungs extend beyond the scanned range: volumes cover the scanned part only"
         )
         return False
+    if full[:, :, 0].any() or full[:, :, -1].any() or full[:, 0].any() or full[:, -1].any():
+        warnings.append(
+            "the field of view cuts the lungs: volumes cover the part inside the image only"
+        )
+        return False
     return True
 
 
