@@ -669,12 +669,13 @@ class MainWindow(QMainWindow):
     def _analysis_failed(self, exam_pk: int, title: str, message: str) -> None:
         """Shown in the patient list (reason in its tooltip) and the status bar, not a dialog:
         a batch with several exams that cannot be analysed must not stack dialogs."""
-        self.browser.failures[exam_pk] = message
+        series = self.store.exam(exam_pk).selected
+        if series is not None:
+            self.store.save_failure(series.id, message, self.model_sha or "")
         self.browser.refresh()
         self.statusBar().showMessage(f"{title} failed: {message}", 15000)
 
     def _analysis_saved(self, exam_pk: int, row: AnalysisRow) -> None:
-        self.browser.failures.pop(exam_pk, None)
         self.refresh()
         self._compare_patient = None
         if self.exam_pk in (None, exam_pk):

@@ -14,8 +14,8 @@ ROLE_KIND, ROLE_PK = Qt.ItemDataRole.UserRole, Qt.ItemDataRole.UserRole + 1
 
 def exam_status(store: Store, exam: ExamRow, model_sha: str | None,
                 failure: str | None = None) -> tuple[str, str]:
-    """(status text, colour name) of an exam: its LOV/PO, 'stale', why its analysis failed in
-    this session, or 'not analysed'."""
+    """(status text, colour name) of an exam: its LOV/PO, 'stale', why its last analysis
+    failed, or 'not analysed'."""
     if exam.selected is None:
         return "no usable series", "#b0b0b0"
     row = store.analysis(exam.selected.id)
@@ -54,8 +54,6 @@ class PatientBrowser(QTreeWidget):
         super().__init__(parent)
         self.store = store
         self.model_sha: str | None = None
-        self.failures: dict[int, str] = {}
-        """Exam pk → why its analysis failed in this session."""
         self.setHeaderLabels(list(self.COLUMNS))
         for i, width in enumerate((150, 215, 150, 60, 60)):
             self.setColumnWidth(i, width)
@@ -94,7 +92,7 @@ class PatientBrowser(QTreeWidget):
         when = exam.study_date.isoformat() if exam.study_date else "date unknown"
         scanner = " ".join(x for x in (s.manufacturer, s.model) if x) if s else ""
         thickness = f"{s.slice_thickness_mm:.2g}" if s and s.slice_thickness_mm else ""
-        failure = self.failures.get(exam.id)
+        failure = self.store.failure(s.id, self.model_sha or "") if s is not None else None
         status, colour = exam_status(self.store, exam, self.model_sha, failure)
         item = QTreeWidgetItem([when, status, scanner, s.kernel if s else "", thickness])
         item.setData(0, ROLE_KIND, EXAM)

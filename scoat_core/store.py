@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 LUNG_MASK, OPACITY_MASK = "lung_mask.nii.gz", "opacity_mask.nii.gz"
 _NO_DATE_WARNING = "no exam date"
 
@@ -111,7 +111,18 @@ def _create_v1(db: sqlite3.Connection) -> None:
         db.execute(sql)
 
 
-_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _create_v1}
+def _add_failures_v2(db: sqlite3.Connection) -> None:
+    """Why the last analysis of a series failed (cleared by a saved analysis)."""
+    db.execute("""CREATE TABLE analysis_failures (
+        series_pk INTEGER PRIMARY KEY REFERENCES series(id) ON DELETE CASCADE,
+        created TEXT NOT NULL,
+        model_sha256 TEXT NOT NULL DEFAULT '',
+        analysis_version INTEGER NOT NULL,
+        message TEXT NOT NULL)""")
+
+
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _create_v1,
+                                                                1: _add_failures_v2}
 
 
 # ------------------------------------------------------------------------------------ errors
@@ -684,6 +695,7 @@ class Store:
                 old = db.execute("SELECT lung_mask FROM analyses WHERE series_pk = ?",
                                  (series_pk,)).fetchone()
                 db.execute("DELETE FROM analyses WHERE series_pk = ?", (series_pk,))
+                db.execute("DELETE FROM analysis_failures WHERE series_pk = ?", (series_pk,))
                 cur = db.execute(
                     "INSERT INTO analyses (series_pk, created, software_version, model_name,"
                     " model_width, model_sha256, device, seconds, metrics_json, lung_mask,"
@@ -700,6 +712,28 @@ class Store:
         if old is not None:
             self._remove((self.cache_dir / old["lung_mask"]).parent)
         return self._analysis_by("a.id = ?", (pk,))[0]
+
+    def save_failure(self, series_pk: int, message: str, model_sha: str = "") -> None:
+        """Remember why analysing this series failed (shown until an analysis is saved)."""
+        from scoat_core import ANALYSIS_VERSION
+
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO analysis_failures (series_pk, created, model_sha256,"
+                " analysis_version, message) VALUES (?, ?, ?, ?, ?)",
+                (series_pk, _now(), model_sha, ANALYSIS_VERSION, message))
+
+    def failure(self, series_pk: int, model_sha: str = "") -> str | None:
+        """Why the last analysis of this series failed, when it was this model and analysis
+        version that failed (another may succeed), else None."""
+        from scoat_core import ANALYSIS_VERSION
+
+        rows = self._rows("SELECT * FROM analysis_failures WHERE series_pk = ?", (series_pk,))
+        if not rows:
+            return None
+        r = rows[0]
+        same = r["model_sha256"] == model_sha and r["analysis_version"] == ANALYSIS_VERSION
+        return str(r["message"]) if same else None
 
     def analysis(self, series_pk: int) -> AnalysisRow | None:
         rows = self._analysis_by("a.series_pk = ?", (series_pk,))

@@ -144,8 +144,8 @@ def test_an_exam_without_lungs_is_marked_in_the_list(qtbot, app_env, tmp_path):
     window.analyse_patients([patient.id])
     wait_idle(qtbot, window, 120000)
     assert len(window.errors) == 1 and "no lungs found" in window.errors[0]
-    bad_pk = window.store.exams(patient.id)[1].id
-    assert "no lungs found" in window.browser.failures[bad_pk]
+    bad = window.store.exams(patient.id)[1].selected
+    assert "no lungs found" in window.store.failure(bad.id, window.model_sha or "")
     texts = [window.browser.topLevelItem(0).child(i).text(1) for i in range(2)]
     assert texts[0].startswith("LOV") and texts[1].startswith("analysis failed: no lungs found")
     assert "/" not in texts[1]  # the path is in the tooltip, not the list

@@ -167,6 +167,38 @@ def test_results_of_another_analysis_version_are_stale(tmp_path, inventory, phan
         assert row.is_stale(SHA_A)
 
 
+def test_failures_are_kept_until_an_analysis_is_saved(tmp_path, inventory, phantoms,
+                                                      monkeypatch):
+    import scoat_core
+
+    with imported(tmp_path, inventory) as store:
+        series = store.exams(patient_pk(store, PID))[0].selected
+        assert store.failure(series.id, SHA_A) is None
+        store.save_failure(series.id, "no lungs found in x.dcm", SHA_A)
+    with Store.open(tmp_path / "db" / "scoat.sqlite") as store:  # kept across a restart
+        assert store.failure(series.id, SHA_A) == "no lungs found in x.dcm"
+        assert store.failure(series.id, SHA_B) is None  # another model may succeed
+        monkeypatch.setattr(scoat_core, "ANALYSIS_VERSION", scoat_core.ANALYSIS_VERSION + 1)
+        assert store.failure(series.id, SHA_A) is None  # so may another analysis version
+        monkeypatch.undo()
+        store.save_analysis(series.id, result(phantoms[0], SHA_A), "0.1.0")
+        assert store.failure(series.id, SHA_A) is None
+
+
+def test_a_version_1_database_gains_the_failures_table(tmp_path, inventory, monkeypatch):
+    import scoat_core.store as store_module
+
+    db = tmp_path / "old.sqlite"
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 1)
+    with Store.open(db) as store:
+        store.import_inventory(inventory)
+    monkeypatch.undo()
+    with Store.open(db) as store:
+        series = store.exams(patient_pk(store, PID))[0].selected
+        store.save_failure(series.id, "reason")
+        assert store.failure(series.id) == "reason" and len(store.patients()) == 2
+
+
 def test_merge_patients_moves_exams_and_sticks_on_reimport(tmp_path, inventory):
     with imported(tmp_path, inventory) as store:
         keep, other = patient_pk(store, PID), patient_pk(store, "PATX")
@@ -355,12 +387,13 @@ def test_migration_hook_upgrades_and_keeps_rows(tmp_path, inventory, monkeypatch
     def add_note_column(conn):
         conn.execute("ALTER TABLE exams ADD COLUMN note TEXT NOT NULL DEFAULT ''")
 
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(store_module._MIGRATIONS, 1, add_note_column)
+    current = store_module.SCHEMA_VERSION
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", current + 1)
+    monkeypatch.setitem(store_module._MIGRATIONS, current, add_note_column)
     with Store.open(db) as store:
         assert len(store.patients()) == 2
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == current + 1
         assert conn.execute("SELECT COUNT(*) FROM exams WHERE note = ''").fetchone()[0] == 3
 
 
