@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.metrics_table import MetricsTable
-from app.patient_browser import PatientBrowser
+from app.patient_browser import PatientBrowser, short_reason
 from app.preferences import Preferences, PreferencesDialog
 from app.timeline_plot import TimelinePlot
 from app.viewer_panel import ViewerPanel
@@ -495,7 +495,10 @@ class MainWindow(QMainWindow):
             stale = " (out of date)" if self.model_sha and row.is_stale(self.model_sha) else ""
             lines.append(f"LOV {m['lov_ml']:.1f} mL · PO {m['po_percent']:.1f} %{stale}")
         else:
-            lines.append("not analysed")
+            series = exam.selected
+            failure = series and self.store.failure(series.id, self.model_sha or "")
+            lines.append(f"analysis failed: {short_reason(failure)}" if failure
+                         else "not analysed")
         return "\n".join(lines)
 
     def _axial_slice(self, z: int) -> None:

@@ -149,6 +149,9 @@ def test_an_exam_without_lungs_is_marked_in_the_list(qtbot, app_env, tmp_path):
     texts = [window.browser.topLevelItem(0).child(i).text(1) for i in range(2)]
     assert texts[0].startswith("LOV") and texts[1].startswith("analysis failed: no lungs found")
     assert "/" not in texts[1]  # the path is in the tooltip, not the list
+    window.open_exam(window.store.exams(patient.id)[1].id)
+    wait_idle(qtbot, window)
+    assert "analysis failed: no lungs found" in window.viewer.axial.label()
     window.close()
     window.store.close()
 
