@@ -10,31 +10,10 @@ import scoat_core.lung.segment as segment_module
 from scoat_core.lung import segment_lungs
 from scoat_core.lung.abutting import long_runs, near_along_z, with_halo
 from scoat_core.lung.morph import close_ball, closing_fill
-from scoat_core.phantom import Lesion, make_anatomy, make_phantom
+from scoat_core.phantom import make_phantom
+from scoat_core.phantom.cases import abutting_lesions
 
 MATRIX = 128
-
-
-def covid_lesion(center: tuple[float, float, float], radius: float, core_hu: float):
-    """A consolidation core inside a ground-glass site (the COVID pattern the phantom draws)."""
-    return (
-        Lesion("ggo", center, radius, -500.0),
-        Lesion("consolidation", center, 0.8 * radius, core_hu),
-    )
-
-
-def abutting_lesions(seed: int) -> tuple[Lesion, ...]:
-    """Against the heart (left), the mediastinum (right, mid height) and the chest wall (right)."""
-    anat = make_anatomy(seed)
-    hx, hy, hz, ax, ay, _ = anat.heart_params()
-    z_mid = anat.z_base + 0.55 * anat.height
-    z_low = anat.z_base + 0.4 * anat.height
-    wall_x = -(anat.cavity_axes(z_low)[0] - 1.5) + 14.0
-    return (
-        *covid_lesion((hx + ax + 12.0, hy + 0.3 * ay, hz), 30.0, 10.0),
-        *covid_lesion((-24.0, 0.1 * anat.cavity_mid[1], z_mid), 28.0, 15.0),
-        *covid_lesion((wall_x, 0.0, z_low), 26.0, 0.0),
-    )
 
 
 def grid_mm(v):
