@@ -102,15 +102,19 @@ def plot_timeline(timeline: dict[str, Any], path: Path, patient_id: str) -> None
     fig, axes = plt.subplots(2, 1, figsize=(7.5, 5.2), dpi=150, sharex=True)
     panels = (("lov_ml", "LOV (mL)", "#c0392b", "{:.0f} mL"),
               ("po_percent", "Lung involved, PO (%)", "#2471a3", "{:.1f} %"))
+    partial = [e.get("lungs_complete") is False for e in exams]
     for ax, (key, label, color, fmt) in zip(axes, panels, strict=True):
         values = [e[key] for e in exams]
         ax.plot(dates, values, "o-", color=color, lw=2, ms=6)
+        cut = [(d, v) for d, v, p in zip(dates, values, partial, strict=True) if p]
+        if cut:  # partial scans: hollow markers, labelled
+            ax.plot(*zip(*cut, strict=True), "o", color=color, mfc="white", mew=2, ms=7)
         ax.set_ylabel(label, color=color)
         ax.set_ylim(0, max([*values, 1e-6]) * 1.25)
         ax.grid(alpha=0.3)
-        for d, v in zip(dates, values, strict=True):
-            ax.annotate(fmt.format(v), (d, v), textcoords="offset points", xytext=(0, 7),
-                        ha="center", fontsize=8)
+        for d, v, p in zip(dates, values, partial, strict=True):
+            ax.annotate(fmt.format(v) + (" (partial scan)" if p else ""), (d, v),
+                        textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
     if dates:
         day0 = dates[0]
         axes[1].set_xticks(dates)
