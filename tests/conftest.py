@@ -57,3 +57,20 @@ def _private_app_data(tmp_path_factory):
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(data / "ini"))
     yield
+
+
+@pytest.fixture(scope="session")
+def erase_lungs():
+    """``erase_lungs(dicom_folder)``: every slice becomes soft tissue (40 HU), so the lung
+    segmentation finds no lungs (an exam that cannot be analysed)."""
+    import numpy as np
+    import pydicom
+
+    def erase(folder: Path) -> None:
+        for f in Path(folder).glob("*.dcm"):
+            ds = pydicom.dcmread(f)
+            stored = round((40 - float(ds.RescaleIntercept)) / float(ds.RescaleSlope))
+            ds.PixelData = np.full_like(ds.pixel_array, stored).tobytes()
+            ds.save_as(f)
+
+    return erase

@@ -78,23 +78,11 @@ def test_timeline_cache_of_another_analysis_version_is_redone(patient, tiny_weig
     assert capsys.readouterr().err.count("analysing") == 2
 
 
-def _without_lungs(exam_dicom) -> None:
-    """Overwrite an exam's pixels with soft tissue (40 HU): segmentation finds no lungs."""
-    import numpy as np
-    import pydicom
-
-    for f in exam_dicom.glob("*.dcm"):
-        ds = pydicom.dcmread(f)
-        stored = (40 - float(ds.RescaleIntercept)) / float(ds.RescaleSlope)
-        ds.PixelData = np.full_like(ds.pixel_array, round(stored)).tobytes()
-        ds.save_as(f)
-
-
 @pytest.fixture(scope="module")
-def patient_with_a_bad_exam(tmp_path_factory):
+def patient_with_a_bad_exam(tmp_path_factory, erase_lungs):
     out = tmp_path_factory.mktemp("bad")
     write_timeline(make_timeline(3, seed=2, matrix=80, z_extent_mm=150), out, nifti=False)
-    _without_lungs(sorted(out.iterdir())[1] / "dicom")
+    erase_lungs(sorted(out.iterdir())[1] / "dicom")
     return out
 
 
