@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from scoat_core.inference import analyze, load_model, make_segmenter, postprocess, predict_opacity
+from scoat_core.metrics import mask_dice
 from scoat_core.normalization import hu_to_unit
 from scoat_core.phantom import make_phantom
 from scoat_core.segment import THRESHOLD, SliceSegmenter, cpu_has_bf16
@@ -51,11 +52,6 @@ def peak_rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a > 0, b > 0
-    return 2 * np.count_nonzero(a & b) / max(1, np.count_nonzero(a) + np.count_nonzero(b))
 
 
 def naive_opacity(volume, lungs, model, device) -> tuple[np.ndarray, float]:
@@ -96,7 +92,7 @@ def bench(name: str, volume, model, args) -> dict:
         row.update(naive_opacity_seconds=round(seconds, 2),
                    naive_slices_per_second=round(n / seconds, 2),
                    speed_ratio_opacity=round(seconds / opacity_s, 2),
-                   dice_fast_vs_naive=round(dice(mask, fast), 4),
+                   dice_fast_vs_naive=round(mask_dice(mask, fast), 4),
                    naive_opacity_ml=round(volume.volume_ml(mask > 0), 1))
     for precision in args.also:
         seg = make_segmenter(model, volume.spacing[0], args.device, precision)
@@ -104,9 +100,9 @@ def bench(name: str, volume, model, args) -> dict:
         other = predict_opacity(volume, result.lung.array, seg, lambda f: None)
         key = f"fast_{seg.precision}"
         row[f"{key}_opacity_seconds"] = round(time.perf_counter() - t0, 2)
-        row[f"dice_{key}_vs_fast"] = round(dice(other, fast), 4)
+        row[f"dice_{key}_vs_fast"] = round(mask_dice(other, fast), 4)
         if not args.skip_naive:
-            row[f"dice_{key}_vs_naive"] = round(dice(other, mask), 4)
+            row[f"dice_{key}_vs_naive"] = round(mask_dice(other, mask), 4)
     return row
 
 

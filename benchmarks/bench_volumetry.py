@@ -21,19 +21,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from scoat_core.inference import analyze, load_model
+from scoat_core.metrics import mask_dice
 from scoat_core.phantom import make_phantom
 from scoat_core.quantify import quantify
 
 CASES = [(0.6, 1.0), (0.7, 2.5), (0.8, 1.25), (0.9, 3.0), (1.0, 5.0)]
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice of two boolean masks (1.0 when both are empty)."""
-    total = int(a.sum()) + int(b.sum())
-    return 1.0 if total == 0 else 2.0 * int(np.logical_and(a, b).sum()) / total
 
 
 def pct(measured: float, true: float) -> float:
@@ -71,8 +64,8 @@ def measure(inplane: float, thickness: float, fov_mm: float, lesion_ml: float, s
         "true_po_percent": round(t.percent_involved, 2), "po_percent": round(m.po_percent, 2),
         "true_lung_ml": round(t.lung_ml_total, 1), "lung_ml": round(m.lung_volume_ml, 1),
         "lung_error_percent": round(100 * (m.lung_volume_ml / t.lung_ml_total - 1), 2),
-        "lung_dice": round(dice(res.lung.array > 0, true_lung), 4),
-        "opacity_dice": round(dice(opacity, ph.lesion.array > 0), 4),
+        "lung_dice": round(mask_dice(res.lung.array > 0, true_lung), 4),
+        "opacity_dice": round(mask_dice(opacity, ph.lesion.array > 0), 4),
         "seconds": round(seconds, 1),
     }
 

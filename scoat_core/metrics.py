@@ -46,6 +46,13 @@ class Counts:
         return Counts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
 
+def mask_dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice of two masks (nonzero = in), without spacing or regions; 1.0 when both are empty."""
+    a, b = a > 0, b > 0
+    total = np.count_nonzero(a) + np.count_nonzero(b)
+    return 2.0 * np.count_nonzero(a & b) / total if total else 1.0
+
+
 def _ratio(num: float, den: float) -> float:
     return float(num / den) if den > 0 else float("nan")
 

@@ -78,3 +78,14 @@ def test_pooled_differs_from_mean():
     s = summarize([a, b])
     assert s["dsc"]["mean"] == pytest.approx((2 / 3 + 1) / 2)
     assert s["dsc"]["pooled"] == pytest.approx(202 / 203)
+
+
+def test_mask_dice():
+    from scoat_core.metrics import mask_dice
+
+    a = np.zeros((4, 4), np.uint8)
+    b = np.zeros((4, 4), bool)
+    assert mask_dice(a, b) == 1.0  # both empty
+    a[0, :2] = 2
+    b[0, 1:3] = True
+    assert mask_dice(a, b) == 0.5

@@ -14,6 +14,7 @@ import argparse
 import numpy as np
 
 from scoat_core.lung import segment_lungs
+from scoat_core.metrics import mask_dice
 from scoat_core.phantom import make_phantom
 
 
@@ -32,7 +33,7 @@ def main() -> None:
         truth = ph.lung.array > 0
         result = segment_lungs(ph.ct)
         mask = result.labels.array > 0
-        dice = 2 * np.count_nonzero(mask & truth) / (mask.sum() + truth.sum())
+        dice = mask_dice(mask, truth)
         print(f"{fov:6.0f}  {touches_side(ph.body.array > 0)!s:>8}  {touches_side(truth)!s:>8}  "
               f"{dice:.3f}  {result.total_ml:6.0f}/{ph.truth.lung_ml_total:6.0f}  "
               f"{result.complete!s:>8}  {'; '.join(result.warnings)}")
