@@ -44,12 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("SCOAT Follow-up")
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("scoat-followup")
-    from app.about import app_icon
+    from app.dialogs.about import app_icon
 
     app.setWindowIcon(app_icon())
     _install_diagnostics()
+    from app.jobs.workers import preload_analysis_modules
     from app.main_window import MainWindow
-    from app.workers import preload_analysis_modules
 
     preload_analysis_modules()  # first-time imports hold the GIL: do them before the window
     window = MainWindow(interactive=args.screenshot is None)
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _install_diagnostics() -> None:
     """Rotating log file and the unhandled-exception dialog, when that module is present."""
     try:
-        from app.crash import install_app_logging, install_excepthook
+        from app.dialogs.crash import install_app_logging, install_excepthook
     except ImportError:
         return
     from PySide6.QtCore import QStandardPaths

@@ -25,15 +25,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.metrics_table import MetricsTable
-from app.patient_browser import PatientBrowser, short_reason
-from app.preferences import Preferences, PreferencesDialog
-from app.timeline_plot import TimelinePlot
-from app.viewer_panel import ViewerPanel
-from app.workers import ANALYSIS_STAGES, Job, ProgressPanel, eta_from, limit_torch_threads, run_job
+from app.dialogs.preferences import Preferences, PreferencesDialog
+from app.jobs.workers import (
+    ANALYSIS_STAGES,
+    Job,
+    ProgressPanel,
+    eta_from,
+    limit_torch_threads,
+    run_job,
+)
+from app.views.metrics_table import MetricsTable
+from app.views.patient_browser import PatientBrowser, short_reason
+from app.views.timeline_plot import TimelinePlot
+from app.views.viewer_panel import ViewerPanel
 from scoat_core import __version__
+from scoat_core.followup.table import TimelineEntry
 from scoat_core.store import AnalysisRow, Store
-from scoat_core.timeline_table import TimelineEntry
 
 log = logging.getLogger(__name__)
 DISCLAIMER = "Research software — not for diagnostic use."
@@ -315,7 +322,7 @@ class MainWindow(QMainWindow):
 
     def import_path(self, path: Path, then: Callable[[list[int]], None] | None = None) -> None:
         """Scan ``path`` in the background and add what it holds to the database."""
-        from app.workers import import_job
+        from app.jobs.workers import import_job
 
         def done(inventory) -> None:
             touched = self.store.import_inventory(inventory)
@@ -349,8 +356,7 @@ class MainWindow(QMainWindow):
 
     def open_demo(self, analyse: bool = True) -> None:
         """The phantom demo patient (four exams, two scanners), written once, then imported."""
-        from scoat_core.cli import default_demo_dir
-        from scoat_core.phantom import make_timeline, write_timeline
+        from scoat_core.phantom.demo import default_demo_dir, write_demo
 
         out = default_demo_dir()
         if not any(out.glob("*/truth.json")):
@@ -358,7 +364,7 @@ class MainWindow(QMainWindow):
 
             def work(progress, cancel):
                 progress(0.1, "Generating four phantom exams")
-                write_timeline(make_timeline(4, seed=0), out)
+                write_demo(out)
                 return out
 
             self.enqueue("Demo patient", lambda: run_job(work), lambda _: None)
@@ -518,7 +524,7 @@ class MainWindow(QMainWindow):
         if self.tabs.currentWidget() is not self.view3d_host or not self.exam_data:
             return
         if self.view3d is None:
-            from app.view3d import View3D
+            from app.views.view3d import View3D
 
             self.view3d = View3D()
             self.view3d_host.layout().addWidget(self.view3d)
@@ -531,7 +537,7 @@ class MainWindow(QMainWindow):
         if self.tabs.currentWidget() is not self.attention_host or not self.exam_data:
             return
         if self.attention is None:
-            from app.attention_view import AttentionPanel
+            from app.views.attention import AttentionPanel
 
             self.attention = AttentionPanel(model=self.loaded_model)
             self.attention_host.layout().addWidget(self.attention)
@@ -571,8 +577,8 @@ class MainWindow(QMainWindow):
         self._compare_patient = patient_pk
 
         def work(progress, cancel):
-            from app.comparison import TimePoint
-            from scoat_core.comparison import compute_registrations
+            from app.views.comparison import TimePoint
+            from scoat_core.followup.comparison import compute_registrations
 
             points = []
             for i, (exam, row) in enumerate(pairs):
@@ -591,7 +597,7 @@ class MainWindow(QMainWindow):
         self.enqueue("Preparing the comparison", lambda: run_job(work), self._show_comparison)
 
     def _show_comparison(self, result) -> None:
-        from app.comparison import ComparisonView
+        from app.views.comparison import ComparisonView
 
         points, registrations = result
         if self.comparison is None:
@@ -604,7 +610,7 @@ class MainWindow(QMainWindow):
     def loaded_model(self):
         """The opacity model, loaded once (in whichever thread asks first)."""
         if self._model is None:
-            from scoat_core.inference import load_model
+            from scoat_core.analysis.pipeline import load_model
 
             self._model = (self._model_loader or load_model)()
         return self._model
@@ -644,7 +650,7 @@ class MainWindow(QMainWindow):
                                                                                     message))
 
     def _analysis_job(self, series, device: str) -> Job:
-        from scoat_core.inference import analyze
+        from scoat_core.analysis.pipeline import analyze
 
         def work(progress, cancel):
             import time
@@ -691,7 +697,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ export
     def export_png(self) -> None:
-        from app.export import save_png
+        from app.export.png import save_png
 
         current = self.tabs.currentWidget()
         if current is self.viewer:
@@ -737,7 +743,7 @@ class MainWindow(QMainWindow):
         model = self.model_info()
 
         def work(progress, cancel):
-            from scoat_core.report import build_report, report_exam
+            from scoat_core.report.content import build_report, report_exam
 
             exams = []
             for i, (exam, row) in enumerate(pairs):
@@ -750,7 +756,7 @@ class MainWindow(QMainWindow):
                                 anonymise=anonymise)
 
         def write(data) -> None:
-            from app.report_pdf import write_pdf
+            from app.export.pdf import write_pdf
 
             pages = write_pdf(data, path, self.plot.export_image(200))
             self.statusBar().showMessage(f"Saved {path} ({pages} pages)", 10000)
@@ -790,7 +796,7 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> None:
         try:
-            from app.about import AboutDialog
+            from app.dialogs.about import AboutDialog
         except ImportError:
             QMessageBox.about(self, "About", f"SCOAT Follow-up {__version__}\n{DISCLAIMER}")
             return

@@ -30,12 +30,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scoat_core.inference import analyze, load_model, make_segmenter, postprocess, predict_opacity
-from scoat_core.metrics import mask_dice
-from scoat_core.normalization import hu_to_unit
+from scoat_core.analysis.normalization import hu_to_unit
+from scoat_core.analysis.pipeline import analyze, load_model, make_segmenter, predict_opacity
+from scoat_core.analysis.postprocess import postprocess
+from scoat_core.analysis.slices import THRESHOLD, SliceSegmenter, cpu_has_bf16
 from scoat_core.phantom import make_phantom
-from scoat_core.segment import THRESHOLD, SliceSegmenter, cpu_has_bf16
 from scoat_core.shared_data import shared_dataset
+from scoat_core.training.metrics import mask_dice
 
 
 def reset_peak_rss() -> None:

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scoat_core.normalization import hu_to_unit
+from scoat_core.analysis.normalization import hu_to_unit
+from scoat_core.analysis.slices import SliceSegmenter
 from scoat_core.phantom import make_phantom
-from scoat_core.segment import SliceSegmenter
 
 
 def time_model(model, scale: float, slices: list[np.ndarray], device: str, batch: int) -> float:
@@ -55,7 +55,7 @@ def main() -> None:
             key = f"scoat_net-w{w}-scale1"
             results[key] = time_model(model, 1.0, slices, args.device, args.batch)
     else:
-        from scoat_core.cli_model import load_for_inference
+        from scoat_core.cli.model import load_for_inference
 
         model, scale, desc = load_for_inference(args.weights)
         results[f"{desc.get('name')}-scale{scale:g}"] = time_model(

@@ -33,12 +33,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     from PySide6.QtWidgets import QApplication
 
-    from app.viewer_panel import ViewerPanel
-    from scoat_core.inference import AnalysisResult
+    from app.views.viewer_panel import ViewerPanel
+    from scoat_core.analysis.pipeline import AnalysisResult
+    from scoat_core.analysis.quantify import quantify
     from scoat_core.io.exams import find_exams
     from scoat_core.io.images import write_image
     from scoat_core.phantom import make_phantom
-    from scoat_core.quantify import quantify
     from scoat_core.store import Store
 
     app = QApplication.instance() or QApplication([])

@@ -1,4 +1,4 @@
-"""Slice viewer speed: milliseconds to show one slice with the overlays in `app.slice_view`.
+"""Slice viewer speed: milliseconds to show one slice with the overlays in `app.views.slice_view`.
 
 Builds a phantom (default 300 slices of 512², 1 mm) with its lesion and lung masks, shows it
 in a SliceView of --size pixels, and times, over --n slices around the most involved one:
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
 
     from PySide6.QtWidgets import QApplication
 
-    from app.slice_view import SliceView
+    from app.views.slice_view import SliceView
     from scoat_core.display import key_slices
     from scoat_core.phantom import make_phantom
 

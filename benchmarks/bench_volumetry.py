@@ -21,10 +21,10 @@ import sys
 import time
 from pathlib import Path
 
-from scoat_core.inference import analyze, load_model
-from scoat_core.metrics import mask_dice
+from scoat_core.analysis.pipeline import analyze, load_model
+from scoat_core.analysis.quantify import quantify
 from scoat_core.phantom import make_phantom
-from scoat_core.quantify import quantify
+from scoat_core.training.metrics import mask_dice
 
 CASES = [(0.6, 1.0), (0.7, 2.5), (0.8, 1.25), (0.9, 3.0), (1.0, 5.0)]
 

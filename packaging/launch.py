@@ -14,7 +14,7 @@ from pathlib import Path
 def main() -> int:
     multiprocessing.freeze_support()  # a frozen child process must not start the app again
     if Path(sys.executable).stem.lower() == "scoat":
-        from scoat_core.cli import main as cli_main
+        from scoat_core.cli.main import main as cli_main
 
         return cli_main()
     from app.main import main as app_main

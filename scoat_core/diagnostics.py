@@ -126,7 +126,7 @@ def torch_info(device: str = "auto") -> dict[str, str]:
                 "not available (CPU build of torch)"
         mps = getattr(torch.backends, "mps", None)
         out["MPS"] = "available" if mps is not None and mps.is_available() else "not available"
-        from scoat_core.segment import pick_device
+        from scoat_core.analysis.slices import pick_device
 
         try:
             out["Device in use"] = f"{pick_device(device)} (setting: {device})"

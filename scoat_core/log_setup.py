@@ -2,7 +2,7 @@
 
 `configure_cli_logging` is for the ``scoat`` command line: one stderr handler on the root
 logger, warnings by default, everything with ``--verbose``. The desktop app's rotating log file
-is set up in ``app.crash.install_app_logging``.
+is set up in ``app.dialogs.crash.install_app_logging``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real-data setting (skips with a reason when absent)."""
+"""Fixtures for every level: the real-data setting (skips with a reason when absent), a private
+app-data folder, DICOM helpers. Qt-only fixtures are in ``tests/app/conftest.py``."""
 
 from __future__ import annotations
 
@@ -45,18 +46,11 @@ def medseg_dir() -> Path:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _private_app_data(tmp_path_factory):
-    """The app's database and settings go to a temporary folder, never the user's."""
+def private_app_data(tmp_path_factory) -> Path:
+    """The app's database goes to a temporary folder, never the user's."""
     data = tmp_path_factory.mktemp("app-data")
     os.environ["SCOAT_APP_DATA"] = str(data / "data")
-    try:
-        from PySide6.QtCore import QSettings
-    except ImportError:
-        yield
-        return
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(data / "ini"))
-    yield
+    return data
 
 
 @pytest.fixture(scope="session")

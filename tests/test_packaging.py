@@ -114,9 +114,9 @@ def test_bundle_launcher_dispatches_on_program_name(monkeypatch, executable, exp
     spec.loader.exec_module(launch)
     calls = []
     import app.main
-    import scoat_core.cli
+    import scoat_core.cli.main
 
-    monkeypatch.setattr(scoat_core.cli, "main", lambda: calls.append("cli") or 0)
+    monkeypatch.setattr(scoat_core.cli.main, "main", lambda: calls.append("cli") or 0)
     monkeypatch.setattr(app.main, "main", lambda: calls.append("gui") or 0)
     monkeypatch.setattr(sys, "executable", executable)
     assert launch.main() == 0
@@ -169,7 +169,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(tmp_path):
     for needed in ("scoat_resources/__init__.py", "scoat_resources/models/manifest.json",
                    "scoat_resources/models/scoat_net-w16.safetensors",
                    "scoat_resources/icons/scoat-followup-256.png",
-                   "scoat_core/diagnostics.py", "app/about.py"):
+                   "scoat_core/diagnostics.py", "app/dialogs/about.py"):
         assert needed in names, needed
     assert not any(n.startswith(("tests/", "resources/", "packaging/")) for n in names)
 

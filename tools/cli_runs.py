@@ -57,7 +57,7 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", help="dataset names (and/or 'phantom')")
     parser.add_argument("--phantom-matrix", type=int, default=256)
     args = parser.parse_args()
-    scoat = [sys.executable, "-m", "scoat_core.cli"]
+    scoat = [sys.executable, "-m", "scoat_core"]
     inputs = {p.name: p for p in sorted(shared_data_dir().iterdir()) if p.is_dir()} \
         if shared_data_dir().is_dir() else {}
     phantom = args.work / "phantom-timeline"

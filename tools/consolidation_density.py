@@ -15,10 +15,10 @@ import argparse
 
 import numpy as np
 
-from scoat_core.inference import load_model, make_segmenter
-from scoat_core.normalization import hu_to_unit
+from scoat_core.analysis.normalization import hu_to_unit
+from scoat_core.analysis.pipeline import load_model, make_segmenter
+from scoat_core.analysis.slices import THRESHOLD
 from scoat_core.phantom import make_timeline
-from scoat_core.segment import THRESHOLD
 
 
 def main() -> None:

@@ -18,9 +18,9 @@ import torch
 from skimage import io, segmentation
 from skimage.transform import resize
 
-from scoat_core import metrics
-from scoat_core.segment import THRESHOLD, SliceSegmenter
+from scoat_core.analysis.slices import THRESHOLD, SliceSegmenter
 from scoat_core.shared_data import shared_data_dir
+from scoat_core.training import metrics
 from scoat_core.training.data import load_samples
 from scoat_core.training.loop import TrainConfig
 

@@ -63,7 +63,7 @@ def experiments() -> list[Experiment]:
 
 
 def train_command(exp: Experiment, out: Path, args, fold: int | None) -> list[str]:
-    cmd = [sys.executable, "-m", "scoat_core.cli", "train", "--out", str(out / exp.name),
+    cmd = [sys.executable, "-m", "scoat_core", "train", "--out", str(out / exp.name),
            "--images", str(args.images), "--masks", str(args.masks), "--device", args.device]
     for key, value in exp.settings.items():
         cmd += [f"--{key}", str(value)]

@@ -14,8 +14,8 @@ import argparse
 import numpy as np
 
 from scoat_core.lung import segment_lungs
-from scoat_core.metrics import mask_dice
 from scoat_core.phantom import make_phantom
+from scoat_core.training.metrics import mask_dice
 
 
 def touches_side(mask: np.ndarray) -> bool:

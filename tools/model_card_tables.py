@@ -13,8 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from scoat_core.metrics import METRIC_NAMES
 from scoat_core.training.loop import summarize_folds
+from scoat_core.training.metrics import METRIC_NAMES
 
 
 def row(run: Path, kind: str) -> str:

@@ -1,11 +1,11 @@
 """Which HU window were the 8-bit medseg slices exported with? Evidence from a real HU CT.
 
 The training images are 8-bit lung-window displays; the application feeds the network HU through
-`scoat_core.normalization` (window [HU_LOW, HU_HIGH] → [0, 1]). This script checks that window
-against the real HU chest CT (RICORD): its chest slices, cropped to the body's bounding box like
-the medseg images, are mapped through each candidate window (25 HU grid); the window whose grey
-histogram is closest to the medseg histogram (1-D Wasserstein distance, in grey levels) wins.
-The aerated-lung peaks are reported as a cross-check.
+`scoat_core.analysis.normalization` (window [HU_LOW, HU_HIGH] → [0, 1]). This script checks that
+window against the real HU chest CT (RICORD): its chest slices, cropped to the body's bounding box
+like the medseg images, are mapped through each candidate window (25 HU grid); the window whose grey
+histogram is closest to the medseg histogram (1-D Wasserstein distance, in grey levels) wins. The
+aerated-lung peaks are reported as a cross-check.
 
 Usage: python tools/window_evidence.py [--json OUT]   (reads ../shared/data or SCOAT_SHARED_DATA)
 """
@@ -20,8 +20,8 @@ import numpy as np
 from scipy import ndimage
 from skimage import io
 
+from scoat_core.analysis.normalization import HU_HIGH, HU_LOW
 from scoat_core.io.dicom import read_dicom
-from scoat_core.normalization import HU_HIGH, HU_LOW
 from scoat_core.shared_data import shared_data_dir
 
 

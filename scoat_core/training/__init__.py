@@ -1,1 +1,1 @@
-"""Training and evaluation of the segmentation networks (datasets, losses, the loop)."""
+"""Training and evaluation of the segmentation networks (datasets, losses, the loop, metrics)."""

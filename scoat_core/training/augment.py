@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from scoat_core.normalization import HU_HIGH, HU_LOW
+from scoat_core.analysis.normalization import HU_HIGH, HU_LOW
 from scoat_core.training.data import Sample
 
 

@@ -1,7 +1,7 @@
 """Training data: 2-D samples from image folders or NIfTI volumes, and their preparation.
 
 Every sample is a slice already normalised to the network input range (see
-:mod:`scoat_core.normalization`) with a binary opacity mask. Two sources:
+:mod:`scoat_core.analysis.normalization`) with a binary opacity mask. Two sources:
 
 * a folder of 8-bit images (``.jpg``/``.png``) and a folder of masks with the same stems (the
   layout of ``medseg100-train``): 8-bit images are lung-window display data;
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from scoat_core.analysis.normalization import display8_to_unit, hu_to_unit
 from scoat_core.io.errors import ScoatIOError
-from scoat_core.normalization import display8_to_unit, hu_to_unit
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 

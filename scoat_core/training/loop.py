@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scoat_core import metrics
+from scoat_core.analysis.slices import THRESHOLD, SliceSegmenter, pick_device
 from scoat_core.errors import UserError
 from scoat_core.progress import Cancelled
-from scoat_core.segment import THRESHOLD, SliceSegmenter, pick_device
+from scoat_core.training import metrics
 from scoat_core.training.augment import AugmentConfig, augment_batch, pad_or_crop, rescale_sample
 from scoat_core.training.data import Sample, kfold_indices
 from scoat_core.training.losses import get_loss, supervised

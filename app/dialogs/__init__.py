@@ -1,0 +1,1 @@
+"""Dialogs: preferences, about, crash report."""

@@ -1,0 +1,1 @@
+"""Exports from the app: PNG figures and the PDF report."""

@@ -1,0 +1,301 @@
+"""LOV (mL) and PO (%) of one patient over time: two stacked pyqtgraph panels, shared x axis.
+
+The x axis is the study date or the days from the first exam (:meth:`TimelinePlot.set_x_mode`);
+when an analysed exam has no study date the exams are placed in order instead. Markers carry a
+tooltip (date, LOV, PO, scanner) and a click emits the exam's key; the trend from one exam to
+the next (thresholds of :mod:`scoat_core.followup.changes`) is written, coloured, above each
+interval.
+White background and dark text, so the same figure serves the screen and the report
+(:meth:`TimelinePlot.export_image`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import pyqtgraph as pg
+from PySide6.QtCore import QSize, QSizeF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from scoat_core.followup.table import TREND_COLOURS, TimelineEntry, rows, trend_text
+
+XMode = Literal["date", "days"]
+
+INK = "#222222"
+GRID_ALPHA = 0.12
+#: Panel definitions: row key, axis label, colour, value format.
+PANELS: tuple[tuple[str, str, str, str], ...] = (
+    ("lov_ml", "LOV (mL)", "#b03a2e", "{:.0f} mL"),
+    ("po_percent", "PO (% of lung)", "#1f5f99", "{:.1f} %"),
+)
+#: Intervals narrower than this fraction of the x range get the trend arrow only.
+NARROW_INTERVAL = 0.16
+EMPTY_TEXT = "No analysed exams yet"
+
+
+def _timestamp(d) -> float:
+    return datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
+
+
+class _Panel:
+    """One plot: line, markers, value labels and a highlight ring."""
+
+    def __init__(self, plot: pg.PlotItem, key: str, label: str, colour: str, fmt: str) -> None:
+        self.plot, self.key, self.label, self.colour, self.fmt = plot, key, label, colour, fmt
+        plot.setMenuEnabled(False)
+        plot.hideButtons()
+        plot.setMouseEnabled(x=False, y=False)
+        plot.showGrid(x=True, y=True, alpha=GRID_ALPHA)
+        font = QFont()
+        font.setPointSize(10)
+        for name in ("left", "bottom"):
+            axis = plot.getAxis(name)
+            axis.setTextPen(pg.mkPen(INK))
+            axis.setTickFont(font)
+            axis.enableAutoSIPrefix(False)
+        plot.getAxis("left").setWidth(72)
+        plot.getAxis("left").setStyle(maxTickLevel=0)  # grid at labelled values only
+        self.line = pg.PlotDataItem()
+        # Markers are drawn scaled with the device pixel ratio already: fixed pens.
+        self.ring = pg.ScatterPlotItem(symbol="o", size=20, pen=pg.mkPen(INK, width=2),
+                                       brush=None)
+        self.set_pen_scale(1.0)
+        self.points = pg.ScatterPlotItem(
+            symbol="o", size=11, pen=pg.mkPen("w", width=1.5), brush=pg.mkBrush(colour),
+            hoverable=True, hoverSize=15, hoverBrush=pg.mkBrush(colour))
+        for item in (self.line, self.ring, self.points):
+            plot.addItem(item)
+        self.labels: list[pg.TextItem] = []
+
+    def set_pen_scale(self, scale: float) -> None:
+        """Line widths × ``scale`` (for rendering at a higher resolution)."""
+        self.line.setPen(pg.mkPen(self.colour, width=2.5 * scale))
+        for name in ("left", "bottom"):
+            self.plot.getAxis(name).setPen(pg.mkPen(INK, width=scale))
+        self.plot.setLabel("left", self.label, color=self.colour,
+                           **{"font-size": "11pt", "font-weight": "bold"})  # setPen recolours it
+
+    def clear(self) -> None:
+        self.line.setData([], [])
+        self.points.setData([])
+        self.ring.setData([])
+        for item in self.labels:
+            self.plot.removeItem(item)
+        self.labels = []
+
+    def add_text(self, text: str, x: float, y: float, colour: str, anchor, size: int = 9,
+                 bold: bool = False) -> pg.TextItem:
+        item = pg.TextItem(text, color=colour, anchor=anchor)
+        font = QFont()
+        font.setPointSize(size)
+        font.setBold(bold)
+        item.setFont(font)
+        item.setPos(x, y)
+        self.plot.addItem(item)
+        self.labels.append(item)
+        return item
+
+    def show(self, xs: list[float], rows_: list[dict[str, Any]], tip) -> None:
+        ys = [r[self.key] for r in rows_]
+        self.line.setData(xs, ys)
+        self.points.setData(x=xs, y=ys, data=[r["key"] for r in rows_], tip=tip)
+        for x, y in zip(xs, ys, strict=True):
+            self.add_text(self.fmt.format(y), x, y, INK, anchor=(0.5, 1.35))
+        top = max([*ys, 0.0])
+        high = max(top * 1.4, 10.0 if self.key == "lov_ml" else 1.0)
+        self.plot.setYRange(-0.04 * high, high, padding=0)  # a margin so that 0 is labelled
+
+
+class TimelinePlot(QWidget):
+    """LOV and PO against date or days; hover for numbers, click a marker to open the exam."""
+
+    exam_clicked = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._entries: list[TimelineEntry] = []
+        self._rows: list[dict[str, Any]] = []
+        self._mode: XMode = "date"
+        self._highlight: int | None = None
+
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("w")
+        self.graphics.ci.setSpacing(4)
+        self.graphics.ci.setContentsMargins(8, 8, 16, 8)
+        top = self.graphics.addPlot(row=0, col=0)
+        bottom = self.graphics.addPlot(row=1, col=0)
+        bottom.setXLink(top)
+        self.panels = [_Panel(p, *spec) for p, spec in zip((top, bottom), PANELS, strict=True)]
+        top.getAxis("bottom").setStyle(showValues=False)
+        for panel in self.panels:
+            panel.points.sigClicked.connect(self._on_points_clicked)
+
+        self.empty = QLabel(EMPTY_TEXT)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setStyleSheet("background: white; color: #666; font-size: 13pt;")
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.graphics)
+
+        self.mode_buttons = QButtonGroup(self)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        bar.addWidget(QLabel("X axis:"))
+        for mode, text in (("date", "Date"), ("days", "Days")):
+            button = QPushButton(text)
+            button.setCheckable(True)
+            button.setChecked(mode == self._mode)
+            button.setToolTip("Study date" if mode == "date" else "Days since the first exam")
+            self.mode_buttons.addButton(button)
+            button.setProperty("mode", mode)
+            bar.addWidget(button)
+        self.mode_buttons.buttonClicked.connect(lambda b: self.set_x_mode(b.property("mode")))
+        bar.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.stack, 1)
+        self._redraw()
+
+    # ------------------------------------------------------------------ public API
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt override)
+        return QSize(760, 520)
+
+    def set_entries(self, entries: list[TimelineEntry]) -> None:
+        """Show these exams (unanalysed ones are skipped)."""
+        self._entries = list(entries)
+        self._rows = rows(self._entries)
+        self._redraw()
+
+    def set_x_mode(self, mode: XMode) -> None:
+        """``"date"`` (study date) or ``"days"`` (days since the first exam)."""
+        if mode not in ("date", "days"):
+            raise ValueError(f"x mode must be 'date' or 'days', not {mode!r}")
+        self._mode = mode
+        for button in self.mode_buttons.buttons():
+            button.setChecked(button.property("mode") == mode)
+        self._redraw()
+
+    def x_mode(self) -> XMode:
+        return self._mode
+
+    def highlight(self, key: int | None) -> None:
+        """Ring the exam ``key`` on both panels (None: no ring)."""
+        self._highlight = key
+        xs = self.x_values()
+        for panel in self.panels:
+            spots = [{"pos": (x, r[panel.key])} for x, r in zip(xs, self._rows, strict=True)
+                     if r["key"] == key]
+            panel.ring.setData(spots)
+
+    def x_values(self) -> list[float]:
+        """The x position of each plotted exam (timestamps, days, or order)."""
+        if not self._rows:
+            return []
+        if any(r["study_date"] is None for r in self._rows):
+            return [float(i + 1) for i in range(len(self._rows))]
+        if self._mode == "days":
+            return [float(r["days"]) for r in self._rows]
+        return [_timestamp(r["study_date"]) for r in self._rows]
+
+    def export_image(self, dpi: float = 300.0) -> QImage:
+        """The figure (without the x-axis buttons) rendered sharp at ``dpi``."""
+        widget = self.stack.currentWidget()
+        if widget.width() < 50 or widget.height() < 50:
+            widget.resize(self.sizeHint())
+        ratio = dpi / max(widget.logicalDpiX(), 1)
+        image = QImage((QSizeF(widget.size()) * ratio).toSize(), QImage.Format.Format_ARGB32)
+        image.setDevicePixelRatio(ratio)
+        image.fill(QColor("white"))
+        self._set_pen_scale(ratio)  # cosmetic pens do not follow the device pixel ratio
+        try:
+            QWidget.render(widget, image)  # QGraphicsView.render would shadow the overload
+        finally:
+            self._set_pen_scale(1.0)
+        image.setDevicePixelRatio(1.0)
+        dots_per_metre = round(dpi / 0.0254)
+        image.setDotsPerMeterX(dots_per_metre)
+        image.setDotsPerMeterY(dots_per_metre)
+        return image
+
+    # ------------------------------------------------------------------ drawing
+    def _set_pen_scale(self, scale: float) -> None:
+        for panel in self.panels:
+            panel.set_pen_scale(scale)
+
+    def _redraw(self) -> None:
+        for panel in self.panels:
+            panel.clear()
+        self.stack.setCurrentWidget(self.graphics if self._rows else self.empty)
+        if not self._rows:
+            return
+        xs = self.x_values()
+        for panel in self.panels:
+            panel.show(xs, self._rows, self._tip)
+        self._set_x_axis(xs)
+        self._draw_trends(xs)
+        self.highlight(self._highlight)
+
+    def _draw_trends(self, xs: list[float]) -> None:
+        """The trend of each interval, above it; only the arrow where the interval is narrow."""
+        panel = self.panels[0]
+        (x_lo, x_hi), (_, y_top) = panel.plot.getViewBox().viewRange()
+        for (x0, x1), row in zip(itertools.pairwise(xs), self._rows[1:], strict=True):
+            colour = "#{:02x}{:02x}{:02x}".format(*TREND_COLOURS[row["trend"]])
+            narrow = (x1 - x0) < NARROW_INTERVAL * (x_hi - x_lo)
+            text = trend_text(row["trend"]).split()[0] if narrow else trend_text(row["trend"])
+            panel.add_text(text, (x0 + x1) / 2, y_top, colour, anchor=(0.5, 0.0), size=9,
+                           bold=True)
+
+    def _set_x_axis(self, xs: list[float]) -> None:
+        undated = any(r["study_date"] is None for r in self._rows)
+        if undated:
+            labels = [r["label"] or f"exam {i + 1}" for i, r in enumerate(self._rows)]
+            title = "Exams in order (a study date is missing)"
+        elif self._mode == "days":
+            labels = [f"{r['days']}" for r in self._rows]
+            title = "Days since first exam"
+        else:
+            labels = [r["study_date"].isoformat() for r in self._rows]
+            title = "Study date"
+        axis = self.panels[1].plot.getAxis("bottom")
+        axis.setTicks([list(zip(xs, labels, strict=True)), []])
+        self.panels[0].plot.getAxis("bottom").setTicks([[(x, "") for x in xs], []])
+        axis.setLabel(title, color=INK, **{"font-size": "11pt"})
+        span = xs[-1] - xs[0]
+        unit = 86400.0 if self._mode == "date" and not undated else 1.0
+        pad = max(span * 0.08, unit)
+        self.panels[0].plot.setXRange(xs[0] - pad, xs[-1] + pad, padding=0)
+
+    def _row(self, key: int) -> dict[str, Any] | None:
+        return next((r for r in self._rows if r["key"] == key), None)
+
+    def _tip(self, x: float, y: float, data: Any) -> str:
+        row = self._row(int(data))
+        if row is None:
+            return ""
+        when = row["study_date"].isoformat() if row["study_date"] else "no study date"
+        day = f" (day {row['days']})" if row["days"] is not None else ""
+        lines = [f"{row['label']}  {when}{day}".strip(), f"LOV {row['lov_ml']:.1f} mL",
+                 f"PO {row['po_percent']:.1f} %"]
+        if row["trend"]:
+            lines.append(f"{trend_text(row['trend'])} vs previous "
+                         f"({row['delta_lov_ml']:+.1f} mL, {row['delta_po_pp']:+.1f} pp)")
+        if row["scanner"]:
+            lines.append(row["scanner"])
+        return "\n".join(lines)
+
+    def _on_points_clicked(self, _item, points, _event=None) -> None:
+        if len(points):
+            self.exam_clicked.emit(int(points[0].data()))

@@ -1,0 +1,1 @@
+"""Analysing one exam: slices through the network, the opacity mask, volumetry, output files."""

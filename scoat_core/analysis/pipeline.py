@@ -1,0 +1,237 @@
+"""``analyze()``: lung mask, slice-wise opacity segmentation and volumetry of one CT exam.
+
+The one analysis entry point used by the CLI and the GUI. Stages: lung mask → opacity (the
+network, slice by slice) → volumetry. Plain-Python callbacks report progress
+(``progress(stage, fraction, eta_seconds)``) and ``cancel()`` is checked between batches of slices.
+
+Opacity inference, in order:
+
+1. only slices that the lung mask dilated by ``LUNG_DILATION_MM`` touches are predicted: step 3
+   zeroes everything else, so skipping the other slices changes nothing. Each predicted slice is
+   the whole slice, as in training: SCOAT-Net's channel attention pools over the whole feature
+   map, so a crop to the lungs (or the body) changes the prediction everywhere (measured Dice
+   0.88-0.98 against whole slices, ``benchmarks/bench_analysis.py``). The segmenter resamples the
+   slice to the model's pixel size (``pixel_mm`` in its manifest) and the probability map back;
+2. slices go through an inference copy of the network (batch norm folded, channels-last on the
+   CPU, bfloat16 where the CPU runs it natively:
+   :class:`~scoat_core.analysis.slices.SliceSegmenter`) in batches; only the current batch
+   exists in float;
+3. post-processing: probability > ``THRESHOLD`` (0.5), kept inside the lung mask dilated by
+   ``LUNG_DILATION_MM``, connected components (26-connectivity) smaller than ``MIN_COMPONENT_MM3``
+   removed; done on the dilated lungs' bounding box only;
+4. optional test-time augmentation: the mean of the slice and its left-right flip.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from scoat_core import ANALYSIS_VERSION
+from scoat_core.analysis.normalization import hu_to_unit
+from scoat_core.analysis.postprocess import dilate_lungs, grown_box, remove_small_components
+from scoat_core.analysis.quantify import ExamMetrics, quantify
+from scoat_core.analysis.slices import THRESHOLD, SliceSegmenter, cpu_has_bf16
+from scoat_core.errors import UserError
+from scoat_core.progress import Cancelled
+from scoat_core.volume import Volume
+
+log = logging.getLogger(__name__)
+
+StageProgress = Callable[[str, float, "float | None"], None]
+#: Network precision of ``analyze()``: "auto" is bfloat16 on CPUs that run it natively (about
+#: twice as fast; Dice >= 0.99 against float32 in benchmarks/bench_analysis.py), else float32.
+DEFAULT_PRECISION = "auto"
+
+
+class AnalysisError(UserError):
+    """The exam cannot be analysed (not HU, no lungs...)."""
+
+
+@dataclass
+class LoadedModel:
+    """A network with what inference needs to know about it."""
+
+    model: Any
+    pixel_mm: float | None
+    """In-plane pixel size the network works at; None: use ``input_scale`` as is."""
+    input_scale: float
+    info: dict[str, Any] = field(default_factory=dict)
+    """name, width, sha256 (for the report)."""
+
+    def scale_for(self, spacing_mm: float) -> float:
+        return spacing_mm / self.pixel_mm if self.pixel_mm else self.input_scale
+
+
+@dataclass
+class AnalysisResult:
+    lung: Volume
+    opacity: Volume
+    metrics: ExamMetrics
+    model: dict[str, Any]
+    device: str
+    seconds: float
+    stage_seconds: dict[str, float]
+    warnings: list[str]
+    lungs_complete: bool = True
+    """False when the scan cuts the lungs: volumes are not comparable with other exams."""
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.metrics.to_json()
+        out.update(analysis_version=ANALYSIS_VERSION, model=self.model, device=self.device,
+                   seconds=round(self.seconds, 2),
+                   stage_seconds={k: round(v, 2) for k, v in self.stage_seconds.items()},
+                   warnings=self.warnings, lungs_complete=self.lungs_complete,
+                   exam=self.lung.info.to_json())
+        return out
+
+
+def load_model(weights=None) -> LoadedModel:
+    """The shipped default model, or a given ``.safetensors`` file, ready for inference."""
+    from scoat_core.models.weights import (
+        MANIFEST_NAME,
+        find_entry,
+        load_default_model,
+        load_weights,
+        read_manifest,
+        read_metadata,
+        sha256_file,
+        shipped_models_dir,
+    )
+
+    if weights is None:
+        model = load_default_model()
+        entry = find_entry(read_manifest(shipped_models_dir() / MANIFEST_NAME))
+        info = {"name": entry["name"], "width": entry["config"].get("width"),
+                "arch": entry["config"].get("arch"), "sha256": entry["sha256"]}
+        return LoadedModel(model, entry.get("pixel_mm"), float(entry.get("input_scale", 1)), info)
+    meta = read_metadata(weights)
+    model = load_weights(weights)
+    info = {"name": meta.get("name", str(weights)), "width": model.width, "arch": model.arch,
+            "sha256": sha256_file(weights)}
+    pixel = meta.get("pixel_mm")
+    return LoadedModel(model, float(pixel) if pixel else None,
+                       float(meta.get("input_scale", 1)), info)
+
+
+class _Reporter:
+    """Turns stage fractions into the progress callback with an ETA, and checks cancel."""
+
+    def __init__(self, progress: StageProgress | None, cancel: Callable[[], bool] | None):
+        self.progress, self.cancel = progress, cancel
+        self.t0 = time.monotonic()
+        self.stage_t0 = self.t0
+        self.times: dict[str, float] = {}
+        self.stage = ""
+
+    def start(self, stage: str) -> None:
+        now = time.monotonic()
+        if self.stage:
+            self.times[self.stage] = now - self.stage_t0
+        self.stage, self.stage_t0 = stage, now
+        self(0.0)
+
+    def __call__(self, fraction: float) -> None:
+        if self.cancel and self.cancel():
+            raise Cancelled(f"cancelled during {self.stage}")
+        if self.progress:
+            spent = time.monotonic() - self.stage_t0
+            eta = spent / fraction - spent if fraction > 0.02 else None
+            self.progress(self.stage, min(1.0, fraction), eta)
+
+
+def analyze(
+    volume: Volume,
+    model: LoadedModel | None = None,
+    *,
+    device: str = "auto",
+    progress: StageProgress | None = None,
+    cancel: Callable[[], bool] | None = None,
+    batch_size: int = 8,
+    tta: bool = False,
+    precision: str = DEFAULT_PRECISION,
+) -> AnalysisResult:
+    """Analyse one exam: lung labels, opacity mask and the volumetry.
+
+    ``precision``: "auto", "fp32" or "bf16" (CPU only; see :data:`DEFAULT_PRECISION`).
+    """
+    from scoat_core.lung import segment_lungs
+
+    if not volume.is_hu:
+        raise AnalysisError(f"{volume.info.source or 'volume'}: not in Hounsfield units; "
+                            "lung and opacity analysis needs HU")
+    report = _Reporter(progress, cancel)
+    model = model or load_model()
+    report.start("lung mask")
+    lung = segment_lungs(volume, progress=report, cancel=cancel)
+    report.start("opacity")
+    seg = make_segmenter(model, volume.spacing[0], device, precision)
+    opacity = predict_opacity(volume, lung.labels.array, seg, report, batch_size, tta)
+    report.start("volumetry")
+    metrics = quantify(volume, lung.labels, volume.derive(opacity))
+    report.start("done")
+    return AnalysisResult(
+        lung=lung.labels, opacity=volume.derive(opacity), metrics=metrics,
+        model={**model.info, "precision": seg.precision},
+        device=str(seg.device), seconds=time.monotonic() - report.t0,
+        stage_seconds=dict(report.times), warnings=list(volume.warnings) + list(lung.warnings),
+        lungs_complete=lung.complete,
+    )
+
+
+def make_segmenter(model: LoadedModel, pixel_mm: float, device: str = "auto",
+                   precision: str = DEFAULT_PRECISION) -> SliceSegmenter:
+    """The optimised segmenter ``analyze()`` runs, for slices of in-plane pixel ``pixel_mm``."""
+    if precision == "auto":
+        precision = "bf16" if cpu_has_bf16() else "fp32"
+    return SliceSegmenter(model.model, scale=model.scale_for(pixel_mm), device=device,
+                          optimize=True, precision=precision)
+
+
+def predict_opacity(volume: Volume, lung_labels: np.ndarray, seg: SliceSegmenter,
+                    report: Callable[[float], None], batch_size: int = 8,
+                    tta: bool = False) -> np.ndarray:
+    """uint8 opacity mask (0/1) on the volume's grid; see the module docstring."""
+    lungs = lung_labels > 0
+    out = np.zeros(volume.shape, np.uint8)
+    box = grown_box(lungs, volume.spacing)
+    if box is None:
+        return out
+    grown = dilate_lungs(lungs[box], volume.spacing)
+    zs = box[0].start + np.flatnonzero(grown.any(axis=(1, 2)))
+    mask = np.zeros(grown.shape, bool)
+    for start in range(0, zs.size, batch_size):
+        batch_z = zs[start : start + batch_size]
+        slices = [hu_to_unit(volume.array[z]) for z in batch_z]
+        probs = seg.predict(slices, batch_size=batch_size)
+        if tta:
+            flipped = seg.predict([s[:, ::-1].copy() for s in slices], batch_size=batch_size)
+            probs = [(p + f[:, ::-1]) / 2 for p, f in zip(probs, flipped, strict=True)]
+        for z, p in zip(batch_z, probs, strict=True):
+            mask[z - box[0].start] = p[box[1:]] > THRESHOLD
+        report((start + batch_z.size) / zs.size)
+    out[box] = remove_small_components(mask & grown, volume.spacing)
+    return out
+
+
+def attention_maps(volume: Volume, z: int, model: LoadedModel | None = None,
+                   device: str = "cpu") -> dict[str, np.ndarray]:
+    """SCOAT-Net spatial attention maps (each H×W in [0, 1]) for one axial slice."""
+    import torch
+    import torch.nn.functional as F
+
+    model = model or load_model()
+    net = model.model.eval()
+    x = torch.from_numpy(hu_to_unit(volume.array[z]))[None, None]
+    scale = model.scale_for(volume.spacing[0])
+    size = [max(16, round(n * scale)) for n in x.shape[-2:]]
+    x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+    with torch.inference_mode():
+        _, maps = net(x.to(device), return_attention=True)
+    return {k: F.interpolate(v.float().cpu(), size=list(volume.shape[1:]), mode="bilinear",
+                             align_corners=False)[0, 0].numpy() for k, v in maps.items()}

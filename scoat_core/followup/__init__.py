@@ -1,0 +1,1 @@
+"""Following one patient: changes and trends, registration, timeline, comparison, table rows."""

@@ -1,0 +1,177 @@
+"""Per-exam metric rows of one patient with the changes between exams (no Qt).
+
+One row per analysed exam, ordered by study date (undated exams first, as in
+:func:`scoat_core.followup.changes.timeline_changes`): date, days from the first exam,
+volumetry, and the changes from the previous exam and from the baseline (first exam) computed by
+:func:`scoat_core.followup.changes.change` (so the relative-change cut-off and the trend
+thresholds are the ones documented there). The same columns feed the desktop table, the "copy
+as text" clipboard (tab-separated, pastes into Excel and Word) and the CSV export.
+
+Formatting: volumes in mL and percentages with one decimal, changes signed (``+12.3``),
+missing values empty.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from scoat_core.followup.changes import ExamPoint, change
+
+#: Trend label → arrow used in tables and plots.
+TREND_ARROWS: dict[str, str] = {"progression": "↑", "stable": "→", "absorption": "↓",
+                                 "not comparable": "≠"}
+#: Trend label → RGB (red worse, green better, grey unchanged; readable on white).
+TREND_COLOURS: dict[str, tuple[int, int, int]] = {
+    "progression": (192, 40, 40),
+    "stable": (110, 110, 110),
+    "absorption": (30, 140, 70),
+    "not comparable": (150, 110, 20),
+}
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One exam of the patient; ``metrics`` is ``AnalysisResult.to_json()`` or None."""
+
+    key: int
+    study_date: date | None
+    label: str
+    scanner: str
+    metrics: dict[str, Any] | None
+
+    @classmethod
+    def from_metrics(cls, key: int, metrics: dict[str, Any], label: str = "") -> TimelineEntry:
+        """An entry whose date and scanner come from the metrics' ``exam`` block."""
+        exam = metrics.get("exam") or {}
+        when = exam.get("study_date")
+        scanner = " ".join(x for x in (exam.get("manufacturer"), exam.get("model")) if x)
+        return cls(key, date.fromisoformat(when) if when else None, label, scanner, metrics)
+
+
+def trend_text(trend: str | None) -> str:
+    """``"↑ progression"`` etc.; empty for None."""
+    return f"{TREND_ARROWS.get(trend, '')} {trend}".strip() if trend else ""
+
+
+def _point(entry: TimelineEntry) -> ExamPoint:
+    return ExamPoint.from_metrics(entry.study_date, entry.metrics or {}, entry.label)
+
+
+def _opt(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def rows(entries: Iterable[TimelineEntry]) -> list[dict[str, Any]]:
+    """One dict per analysed exam (``metrics`` not None), ordered by date.
+
+    Keys: key, study_date, days (from the first exam), label, scanner, lung_volume_ml, lov_ml,
+    po_percent, pho_percent, severity_score; from the previous exam: delta_lov_ml, delta_po_pp,
+    relative_lov_percent, trend; from the baseline: the same prefixed ``baseline_``. Changes
+    are None on the first row; days is None when a date is missing.
+    """
+    analysed = sorted((e for e in entries if e.metrics is not None),
+                      key=lambda e: (e.study_date or date.min, e.label, e.key))
+    out: list[dict[str, Any]] = []
+    for i, entry in enumerate(analysed):
+        m = entry.metrics or {}
+        point = _point(entry)
+        base = _point(analysed[0])
+        row: dict[str, Any] = {
+            "key": entry.key, "study_date": entry.study_date, "label": entry.label,
+            "scanner": entry.scanner, "days": change(base, point).days,
+            "lung_volume_ml": _opt(m.get("lung_volume_ml")), "lov_ml": point.lov_ml,
+            "po_percent": point.po_percent, "pho_percent": _opt(m.get("pho_percent")),
+            "severity_score": m.get("severity_score"),
+        }
+        for prefix, earlier in (("", analysed[i - 1]), ("baseline_", analysed[0])):
+            c = change(_point(earlier), point) if i > 0 else None
+            row[f"{prefix}delta_lov_ml"] = c.delta_lov_ml if c else None
+            row[f"{prefix}delta_po_pp"] = c.delta_po_pp if c else None
+            row[f"{prefix}relative_lov_percent"] = c.relative_lov_percent if c else None
+            row[f"{prefix}trend"] = c.trend if c else None
+        out.append(row)
+    return out
+
+
+# ------------------------------------------------------------------------------ formatting
+def _fixed(v: Any) -> str:
+    return f"{v:.1f}"
+
+
+def _signed(v: Any) -> str:
+    return f"{v:+.1f}"
+
+
+def _int(v: Any) -> str:
+    return f"{int(v)}"
+
+
+def _date_text(v: Any) -> str:
+    return v.isoformat()
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    fmt: Callable[[Any], str] = str
+    numeric: bool = True
+
+
+#: The table columns, in order; headers carry the units.
+COLUMNS: tuple[Column, ...] = (
+    Column("study_date", "Date", _date_text, numeric=False),
+    Column("days", "Day", _int),
+    Column("label", "Exam", numeric=False),
+    Column("scanner", "Scanner", numeric=False),
+    Column("lung_volume_ml", "Lung volume (mL)", _fixed),
+    Column("lov_ml", "LOV (mL)", _fixed),
+    Column("po_percent", "PO (%)", _fixed),
+    Column("pho_percent", "PHO (%)", _fixed),
+    Column("severity_score", "Severity (0–30)", _int),
+    Column("delta_lov_ml", "ΔLOV vs previous (mL)", _signed),
+    Column("delta_po_pp", "ΔPO vs previous (pp)", _signed),
+    Column("relative_lov_percent", "ΔLOV vs previous (%)", _signed),
+    Column("trend", "Trend vs previous", trend_text, numeric=False),
+    Column("baseline_delta_lov_ml", "ΔLOV vs baseline (mL)", _signed),
+    Column("baseline_delta_po_pp", "ΔPO vs baseline (pp)", _signed),
+    Column("baseline_relative_lov_percent", "ΔLOV vs baseline (%)", _signed),
+    Column("baseline_trend", "Trend vs baseline", trend_text, numeric=False),
+)
+
+
+def cell_text(row: dict[str, Any], column: Column) -> str:
+    """The formatted value of one cell; empty when missing."""
+    value = row.get(column.key)
+    return "" if value is None or value == "" else column.fmt(value)
+
+
+def headers() -> list[str]:
+    return [c.header for c in COLUMNS]
+
+
+def table(rows_: list[dict[str, Any]]) -> list[list[str]]:
+    """Header then one formatted line per row."""
+    return [headers(), *([cell_text(r, c) for c in COLUMNS] for r in rows_)]
+
+
+def _clean(text: str) -> str:
+    return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+
+
+def as_text(rows_: list[dict[str, Any]]) -> str:
+    """Tab-separated text with a header (units in it), one line per exam."""
+    return "".join("\t".join(_clean(t) for t in line) + "\n" for line in table(rows_))
+
+
+def write_csv(rows_: list[dict[str, Any]], path: Path | str) -> Path:
+    """The formatted table as CSV (UTF-8 with BOM so that Excel reads Δ and units)."""
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8-sig") as fh:
+        csv.writer(fh).writerows(table(rows_))
+    return path

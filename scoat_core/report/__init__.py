@@ -1,0 +1,1 @@
+"""The follow-up report's content (text, tables, key images), without Qt."""

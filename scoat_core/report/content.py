@@ -1,0 +1,326 @@
+"""Content of the follow-up PDF report, without Qt: header, per-exam table, changes, key images.
+
+The report shows, for one patient, the header (or "Anonymised"), a table of per-exam metrics
+with the change from the previous exam, the LOV/PO plot, and for each exam an axial and a
+coronal key image in lung window with the opacity overlaid (the slices with the most opacity,
+as in the SCOAT-Net paper's Fig. 6). ``app/export/pdf.py`` lays it out; everything here is
+plain data so it can be tested without a screen.
+
+Anonymising blanks the patient name, ID and birth date in the header *and* everywhere they
+could leak: exam labels that contain them become "Exam n", and each exam's metadata
+(``metrics["exam"]``) loses its patient fields and source path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from scoat_core import display
+from scoat_core.analysis.quantify import HIGH_OPACITY_HU
+from scoat_core.followup.changes import ExamPoint, timeline_changes
+from scoat_core.volume import Volume
+
+TITLE = "Lung opacification follow-up"
+DISCLAIMER = "Research software — not for diagnostic use"
+ANONYMISED = "Anonymised"
+#: Margin (mm) kept around the lungs when key images are cropped.
+CROP_MARGIN_MM = 12.0
+#: Exam metadata fields removed from an anonymised report.
+_PATIENT_FIELDS = ("patient_id", "patient_name", "birth_date", "patient_sex", "source",
+                   "study_uid", "series_uid")
+
+PixelMM = tuple[float, float]
+
+
+@dataclass
+class ReportExam:
+    """One time point of the report: metadata, metrics and the two key images (RGB uint8)."""
+
+    label: str
+    study_date: date | None
+    scanner: str
+    kernel: str
+    slice_thickness_mm: float | None
+    metrics: dict[str, Any]
+    """``AnalysisResult.to_json()`` (lov_ml, po_percent, pho_percent, lung_volume_ml, ...)."""
+    axial_rgb: np.ndarray | None = None
+    coronal_rgb: np.ndarray | None = None
+    axial_pixel_mm: PixelMM = (1.0, 1.0)
+    """(row height, column width) of ``axial_rgb`` in mm."""
+    coronal_pixel_mm: PixelMM = (1.0, 1.0)
+    axial_letters: dict[str, str] = field(default_factory=dict)
+    """Orientation letters at the image edges (``left``/``right``/``top``/``bottom``)."""
+    coronal_letters: dict[str, str] = field(default_factory=dict)
+    axial_caption: str = ""
+    """Where the slice is, e.g. "axial 45/120"."""
+    coronal_caption: str = ""
+
+    @property
+    def lov_ml(self) -> float:
+        return float(self.metrics["lov_ml"])
+
+    @property
+    def po_percent(self) -> float:
+        return float(self.metrics["po_percent"])
+
+
+@dataclass
+class ReportData:
+    """Everything the PDF shows, already anonymised when asked."""
+
+    title: str
+    patient_id: str
+    patient_name: str
+    birth_date: date | None
+    exams: list[ReportExam]
+    """Ordered by study date."""
+    changes: dict[str, list[dict]]
+    """:func:`scoat_core.followup.changes.timeline_changes` of the exams."""
+    model: dict[str, Any]
+    software_version: str
+    created: datetime
+    anonymised: bool
+    disclaimer: str = DISCLAIMER
+
+    @property
+    def patient_line(self) -> str:
+        """"Name (ID)", the ID alone, or "Anonymised"."""
+        if self.anonymised:
+            return ANONYMISED
+        name = self.patient_name.replace("^", " ").strip()
+        if name and self.patient_id and name != self.patient_id:
+            return f"{name} (ID {self.patient_id})"
+        return name or (f"ID {self.patient_id}" if self.patient_id else "Unknown patient")
+
+    @property
+    def model_line(self) -> str:
+        """Model name, width and the first 12 hex digits of its SHA-256."""
+        m = self.model or {}
+        parts = [str(m.get("name") or "unknown model")]
+        if m.get("width"):
+            parts.append(f"width {m['width']}")
+        if m.get("sha256"):
+            parts.append(f"sha256 {str(m['sha256'])[:12]}")
+        return "Model " + " · ".join(parts)
+
+
+class KeyImages(NamedTuple):
+    """The two key images of an exam, their pixel sizes and slice positions."""
+
+    axial_rgb: np.ndarray
+    coronal_rgb: np.ndarray
+    axial_pixel_mm: PixelMM
+    coronal_pixel_mm: PixelMM
+    axial_index: int
+    coronal_index: int
+
+
+def _array(x: Volume | np.ndarray) -> np.ndarray:
+    return x.array if isinstance(x, Volume) else np.asarray(x)
+
+
+def _crop_box(mask: np.ndarray, pixel_mm: PixelMM, margin_mm: float) -> tuple[slice, slice]:
+    """Rows and columns of the mask's bounding box plus a margin (the whole image if empty)."""
+    if not mask.any():
+        return slice(None), slice(None)
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    mr, mc = (max(1, round(margin_mm / p)) for p in pixel_mm)
+    return (slice(max(0, rows[0] - mr), min(mask.shape[0], rows[-1] + 1 + mr)),
+            slice(max(0, cols[0] - mc), min(mask.shape[1], cols[-1] + 1 + mc)))
+
+
+def key_images(ct: Volume, lung: Volume | np.ndarray, opacity: Volume | np.ndarray,
+               *, crop: bool = True, high_hu: float | None = HIGH_OPACITY_HU) -> KeyImages:
+    """Axial and coronal slices with the most opacity, in lung window, the opacity filled in
+    amber (its part above ``high_hu`` in magenta) and the lung contour in cyan; cropped to the
+    lungs plus a margin when ``crop``."""
+    lung_a, opac_a = _array(lung) > 0, _array(opacity) > 0
+    z, y = display.key_slices(opac_a, lung_a)
+    width, level = display.PRESETS["lung"]
+    rgb, sizes = {}, {}
+    for plane, index in (("axial", z), ("coronal", y)):
+        hu = display.extract(ct.array, plane, index)
+        lung2d = display.extract(lung_a, plane, index)
+        opac2d = display.extract(opac_a, plane, index)
+        high = opac2d & (hu > high_hu) if high_hu is not None else None
+        image = display.compose(display.window_to_uint8(hu, width, level), opacity=opac2d,
+                                high=high, lung=lung2d, mode="fill")
+        pix = display.pixel_size_mm(ct.spacing, plane)
+        if crop:
+            # The lungs projected on the plane: both planes share the left-right extent.
+            proj = lung_a.any(axis=0 if plane == "axial" else 1, keepdims=True)
+            rows, cols = _crop_box(display.extract(proj, plane, 0), pix, CROP_MARGIN_MM)
+            image = image[rows, cols]
+        rgb[plane], sizes[plane] = np.ascontiguousarray(image), (float(pix[0]), float(pix[1]))
+    return KeyImages(rgb["axial"], rgb["coronal"], sizes["axial"], sizes["coronal"], z, y)
+
+
+def report_exam(metrics: dict[str, Any], ct: Volume, lung: Volume | np.ndarray,
+                opacity: Volume | np.ndarray, label: str = "") -> ReportExam:
+    """A :class:`ReportExam` from an analysis (``AnalysisResult.to_json()``) and its volumes."""
+    exam = metrics.get("exam") or ct.info.to_json()
+    study = exam.get("study_date")
+    study_date = date.fromisoformat(study) if isinstance(study, str) and study else None
+    scanner = " ".join(str(x) for x in (exam.get("manufacturer"), exam.get("model")) if x)
+    keys = key_images(ct, lung, opacity)
+    nz, ny = ct.shape[0], ct.shape[1]
+    return ReportExam(
+        label=label or (study_date.isoformat() if study_date else "exam"),
+        study_date=study_date, scanner=scanner, kernel=str(exam.get("kernel") or ""),
+        slice_thickness_mm=exam.get("slice_thickness_mm"), metrics=metrics,
+        axial_rgb=keys.axial_rgb, coronal_rgb=keys.coronal_rgb,
+        axial_pixel_mm=keys.axial_pixel_mm, coronal_pixel_mm=keys.coronal_pixel_mm,
+        axial_letters=display.orientation_letters(ct.direction, "axial"),
+        coronal_letters=display.orientation_letters(ct.direction, "coronal"),
+        axial_caption=f"axial {keys.axial_index + 1}/{nz}",
+        coronal_caption=f"coronal {keys.coronal_index + 1}/{ny}",
+    )
+
+
+# ------------------------------------------------------------------------- building
+def _identifiers(*values: object) -> list[str]:
+    """The strings an anonymised report must not contain (name parts of 3+ characters too)."""
+    out: list[str] = []
+    for v in values:
+        if not v:
+            continue
+        text = str(v)
+        out.append(text)
+        out.extend(p for p in re.split(r"[\^\s,]+", text) if len(p) >= 3)
+        if isinstance(v, date):
+            out.extend((v.strftime("%Y%m%d"), v.strftime("%d.%m.%Y")))
+    return out
+
+
+def _leaks(text: str, identifiers: list[str]) -> bool:
+    low = text.lower()
+    return any(i.lower() in low for i in identifiers)
+
+
+def _anonymise_exam(exam: ReportExam, n: int, identifiers: list[str]) -> ReportExam:
+    info = {k: v for k, v in (exam.metrics.get("exam") or {}).items()
+            if k not in _PATIENT_FIELDS and not (isinstance(v, str) and _leaks(v, identifiers))}
+    metrics = {**exam.metrics, "exam": info}
+    label = f"Exam {n}" if _leaks(exam.label, identifiers) else exam.label
+    scanner = "" if _leaks(exam.scanner, identifiers) else exam.scanner
+    return dataclasses.replace(exam, label=label, scanner=scanner, metrics=metrics)
+
+
+def build_report(patient_id: str, patient_name: str, exams: list[ReportExam],
+                 model: dict[str, Any], software_version: str, anonymise: bool = False, *,
+                 birth_date: date | None = None, title: str = TITLE,
+                 created: datetime | None = None) -> ReportData:
+    """The report of one patient's exams (sorted by date), anonymised when asked: no name, ID or
+    birth date anywhere (the patient is shown as "Anonymised")."""
+    ordered = sorted(exams, key=lambda e: (e.study_date or date.min, e.label))
+    if anonymise:
+        ids = _identifiers(patient_id, patient_name, birth_date)
+        ordered = [_anonymise_exam(e, i, ids) for i, e in enumerate(ordered, 1)]
+        patient_id, patient_name, birth_date = "", "", None
+    points = [ExamPoint.from_metrics(e.study_date, e.metrics, e.label) for e in ordered]
+    return ReportData(
+        title=title, patient_id=patient_id, patient_name=patient_name, birth_date=birth_date,
+        exams=ordered, changes=timeline_changes(points), model=dict(model or {}),
+        software_version=software_version, created=created or datetime.now(),
+        anonymised=anonymise)
+
+
+# ------------------------------------------------------------------------- text
+def signed(value: float | None, digits: int = 1) -> str:
+    """"+1.5", "-2.0", "0.0" ("—" when unknown)."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    text = f"{value:+.{digits}f}"
+    return text[1:] if float(text) == 0 else text
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    return "—" if value is None else f"{float(value):.{digits}f}"
+
+
+def days_from_baseline(data: ReportData) -> list[int | None]:
+    """Days of each exam since the first dated exam (None without a date)."""
+    first = next((e.study_date for e in data.exams if e.study_date), None)
+    return [(e.study_date - first).days if e.study_date and first else None for e in data.exams]
+
+
+TABLE_HEADER = ["Exam", "Date", "Day", "LOV (mL)", "PO (%)", "PHO (%)", "Lung (mL)",
+                "Severity (0–30)", "ΔLOV (mL)", "ΔPO (pp)", "Trend"]
+
+
+def metric_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
+    """Header (with units) and one text row per exam; deltas are from the previous exam."""
+    consecutive = data.changes.get("consecutive", [])
+    rows = []
+    for i, (exam, day) in enumerate(zip(data.exams, days_from_baseline(data), strict=True)):
+        m = exam.metrics
+        ch = consecutive[i - 1] if i > 0 and i - 1 < len(consecutive) else None
+        rows.append([
+            exam.label,
+            exam.study_date.isoformat() if exam.study_date else "—",
+            "—" if day is None else str(day),
+            _num(m.get("lov_ml")), _num(m.get("po_percent")), _num(m.get("pho_percent")),
+            _num(m.get("lung_volume_ml"), 0),
+            "—" if m.get("severity_score") is None else str(m["severity_score"]),
+            signed(ch["delta_lov_ml"]) if ch else "—",
+            signed(ch["delta_po_pp"]) if ch else "—",
+            ch["trend"] if ch else "baseline",
+        ])
+    return list(TABLE_HEADER), rows
+
+
+def summary_lines(data: ReportData) -> list[str]:
+    """One-sentence overall change (last exam against the baseline) and the trend rule."""
+    if len(data.exams) < 2:
+        return ["Single exam: no change to report."]
+    last = data.changes["from_baseline"][-1]
+    days = f" over {last['days']} days" if last["days"] is not None else ""
+    rel = last["relative_lov_percent"]
+    rel_text = f" ({signed(rel, 0)} %)" if rel is not None else ""
+    return [
+        f"Last exam against baseline{days}: LOV {signed(last['delta_lov_ml'])} mL{rel_text}, "
+        f"PO {signed(last['delta_po_pp'])} pp — {last['trend']}.",
+        "Trend: progression / absorption when LOV changes by ≥ 10 mL and PO by ≥ 1 pp in the "
+        "same direction, stable otherwise; not comparable when an exam covers only part of the "
+        "lungs. PO: opacity as % of lung volume; PHO: part above −200 HU.",
+    ]
+
+
+def image_label(exam: ReportExam) -> str:
+    """The text written in the key image's corner: "LOV 123.4 mL · PO 12.3 %"."""
+    return f"LOV {exam.lov_ml:.1f} mL · PO {exam.po_percent:.1f} %"
+
+
+def exam_caption(exam: ReportExam, day: int | None = None) -> str:
+    """"2020-02-01 (day 0) · SIEMENS SOMATOM · B70f · 1.0 mm" (parts that are known)."""
+    when = exam.study_date.isoformat() if exam.study_date else exam.label
+    if day is not None:
+        when += f" (day {day})"
+    parts = [when, exam.scanner, exam.kernel]
+    if exam.slice_thickness_mm:
+        parts.append(f"{float(exam.slice_thickness_mm):g} mm")
+    if exam.study_date and exam.label and exam.label != exam.study_date.isoformat():
+        parts.insert(1, exam.label)
+    return " · ".join(p for p in parts if p)
+
+
+def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """About ``n`` round tick values covering ``[lo, hi]`` (1, 2, 2.5 or 5 times 10^k)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        hi = lo + 1.0
+    raw = (hi - lo) / max(n - 1, 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    start = math.floor(lo / step) * step
+    ticks, t = [], start
+    while t < hi + step * 0.999:
+        ticks.append(round(t, 10))
+        t += step
+    return ticks

@@ -1,0 +1,143 @@
+"""Importing an inventory: patients (matched by exam, ID or alias), exams and series."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scoat_core.store.base import StoreBase, _drop_no_date_warnings, _update
+from scoat_core.store.rows import _abs, _iso, _measured, _now
+
+if TYPE_CHECKING:
+    from scoat_core.io.exams import ExamEntry, Inventory, PatientEntry, SeriesEntry
+
+
+class ImportsMixin(StoreBase):
+    """Adds what :func:`~scoat_core.io.exams.find_exams` found to the database."""
+
+    def import_inventory(self, inventory: Inventory) -> list[int]:
+        """Add what :func:`~scoat_core.io.exams.find_exams` found; returns the patients touched.
+
+        Idempotent: exams are keyed by study UID (DICOM) or source file (volumes), DICOM series by
+        series UID within the exam (their source is updated when the old one is gone), volume
+        series by source. The inventory's selected series is kept unless the exam already has a
+        usable selection (the user's choice wins on re-import).
+        """
+        touched: list[int] = []
+        with self._tx() as db:
+            for entry in inventory.patients:
+                pk = self._import_patient(db, entry)
+                if pk not in touched:
+                    touched.append(pk)
+        return touched
+
+    def _import_patient(self, db: sqlite3.Connection, entry: PatientEntry) -> int:
+        keys = [_exam_key(e) for e in entry.exams]
+        pk = self._patient_for(db, entry, keys)
+        for exam, key in zip(entry.exams, keys, strict=True):
+            self._import_exam(db, pk, exam, key)
+        return pk
+
+    def _patient_for(self, db: sqlite3.Connection, entry: PatientEntry, keys: list[str]) -> int:
+        """An exam already stored decides (merges stick); else the patient ID or an alias."""
+        for key in keys:
+            row = db.execute("SELECT patient_pk FROM exams WHERE key = ?", (key,)).fetchone()
+            if row:
+                return int(row[0])
+        row = db.execute(
+            "SELECT id, name FROM patients WHERE patient_id = ? ORDER BY id LIMIT 1",
+            (entry.patient_id,),
+        ).fetchone()
+        if row is None:
+            row = db.execute(
+                "SELECT p.id, p.name FROM patient_aliases a JOIN patients p ON p.id = a.patient_pk"
+                " WHERE a.alias = ?",
+                (entry.patient_id,),
+            ).fetchone()
+        if row is not None:
+            if not row["name"] and entry.patient_name:
+                db.execute("UPDATE patients SET name = ? WHERE id = ?",
+                           (entry.patient_name, row[0]))
+            return int(row[0])
+        cur = db.execute(
+            "INSERT INTO patients (patient_id, name, created) VALUES (?, ?, ?)",
+            (entry.patient_id, entry.patient_name, _now()),
+        )
+        return int(cur.lastrowid)
+
+    def _import_exam(self, db: sqlite3.Connection, patient_pk: int, exam: ExamEntry,
+                     key: str) -> None:
+        row = db.execute("SELECT id, study_date FROM exams WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            cur = db.execute(
+                "INSERT INTO exams (patient_pk, study_date, description, key, created)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (patient_pk, _iso(exam.study_date), exam.description, key, _now()),
+            )
+            exam_pk = int(cur.lastrowid)
+        else:
+            exam_pk = int(row["id"])
+            if row["study_date"] is None and exam.study_date:
+                db.execute("UPDATE exams SET study_date = ? WHERE id = ?",
+                           (_iso(exam.study_date), exam_pk))
+        wanted = None
+        for s in exam.series:
+            pk = self._import_series(db, exam_pk, s)
+            if s.selected and s.usable:
+                wanted = pk
+        current = db.execute(
+            "SELECT id FROM series WHERE exam_pk = ? AND selected = 1 AND usable = 1", (exam_pk,)
+        ).fetchone()
+        if current is None and wanted is not None:
+            db.execute("UPDATE series SET selected = 0 WHERE exam_pk = ?", (exam_pk,))
+            db.execute("UPDATE series SET selected = 1 WHERE id = ?", (wanted,))
+        _drop_no_date_warnings(db, exam_pk)
+
+    def _import_series(self, db: sqlite3.Connection, exam_pk: int, s: SeriesEntry) -> int:
+        source = _series_source(s)
+        uid = s.info.series_uid
+        if s.kind == "dicom" and uid:
+            row = db.execute("SELECT id, source FROM series WHERE exam_pk = ? AND series_uid = ?",
+                             (exam_pk, uid)).fetchone()
+        else:
+            row = db.execute(
+                "SELECT id, source FROM series WHERE exam_pk = ? AND series_uid = ? AND source = ?",
+                (exam_pk, uid, source),
+            ).fetchone()
+        if row is not None and row["source"] != source and Path(row["source"]).exists():
+            source = row["source"]  # a copy of a series already known: keep the first place
+        values: dict[str, Any] = {
+            "source": source, "description": s.info.series_description,
+            "manufacturer": s.info.manufacturer, "model": s.info.model, "kernel": s.info.kernel,
+            "slice_thickness_mm": s.info.slice_thickness_mm, "usable": int(s.usable),
+            "excluded_reason": s.excluded_reason,
+            "info": json.dumps(s.info.replace(source=source).to_json()),
+        }
+        if s.shape is not None or row is None:  # measured by reading the series
+            values.update(_measured(s.shape, s.spacing_mm, s.hu, s.warnings))
+        if row is None:
+            values.update(exam_pk=exam_pk, kind=s.kind, series_uid=uid)
+            cols = ", ".join(values)
+            cur = db.execute(f"INSERT INTO series ({cols}) VALUES ({', '.join('?' * len(values))})",
+                             tuple(values.values()))
+            return int(cur.lastrowid)
+        if not s.usable:
+            values["selected"] = 0
+        _update(db, "series", int(row["id"]), values)
+        return int(row["id"])
+
+
+def _series_source(s: SeriesEntry) -> str:
+    # A DICOM series spread over folders has its common folder in info.source.
+    return _abs(s.source if s.kind == "volume" else (s.info.source or s.source))
+
+
+def _exam_key(exam: ExamEntry) -> str:
+    """Study UID for DICOM; the source otherwise (one volume file is one exam)."""
+    uids = sorted({s.info.study_uid for s in exam.series if s.kind == "dicom" and s.info.study_uid})
+    if uids:
+        return f"study:{uids[0]}"
+    first = exam.series[0]
+    return f"{'file' if first.kind == 'volume' else 'dicom'}:{_series_source(first)}"

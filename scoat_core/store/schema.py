@@ -1,0 +1,104 @@
+"""The database schema: its version, the SQL of each version, and the migrations between them."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from scoat_core.store.rows import StoreError
+
+SCHEMA_VERSION = 2
+
+_SCHEMA_V1 = (
+    """CREATE TABLE patients (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        patient_id TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        created TEXT NOT NULL)""",
+    "CREATE INDEX patients_by_id ON patients(patient_id)",
+    """CREATE TABLE patient_aliases (
+        alias TEXT PRIMARY KEY,
+        patient_pk INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE)""",
+    """CREATE TABLE exams (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        patient_pk INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+        study_date TEXT,
+        description TEXT NOT NULL DEFAULT '',
+        key TEXT NOT NULL UNIQUE,
+        created TEXT NOT NULL)""",
+    "CREATE INDEX exams_by_patient ON exams(patient_pk)",
+    """CREATE TABLE series (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        exam_pk INTEGER NOT NULL REFERENCES exams(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('dicom', 'volume')),
+        source TEXT NOT NULL,
+        series_uid TEXT NOT NULL DEFAULT '',
+        description TEXT NOT NULL DEFAULT '',
+        manufacturer TEXT NOT NULL DEFAULT '',
+        model TEXT NOT NULL DEFAULT '',
+        kernel TEXT NOT NULL DEFAULT '',
+        slice_thickness_mm REAL,
+        shape TEXT,
+        spacing TEXT,
+        hu INTEGER,
+        warnings TEXT NOT NULL DEFAULT '[]',
+        usable INTEGER NOT NULL DEFAULT 1,
+        excluded_reason TEXT NOT NULL DEFAULT '',
+        selected INTEGER NOT NULL DEFAULT 0,
+        info TEXT NOT NULL DEFAULT '{}',
+        ct_cache TEXT,
+        UNIQUE (exam_pk, series_uid, source))""",
+    "CREATE UNIQUE INDEX one_selected_series ON series(exam_pk) WHERE selected = 1",
+    """CREATE TABLE analyses (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        series_pk INTEGER NOT NULL UNIQUE REFERENCES series(id) ON DELETE CASCADE,
+        created TEXT NOT NULL,
+        software_version TEXT NOT NULL,
+        model_name TEXT NOT NULL DEFAULT '',
+        model_width INTEGER,
+        model_sha256 TEXT NOT NULL DEFAULT '',
+        device TEXT NOT NULL DEFAULT '',
+        seconds REAL,
+        metrics_json TEXT NOT NULL,
+        lung_mask TEXT NOT NULL,
+        opacity_mask TEXT NOT NULL)""",
+)
+
+
+def _create_v1(db: sqlite3.Connection) -> None:
+    for sql in _SCHEMA_V1:
+        db.execute(sql)
+
+
+def _add_failures_v2(db: sqlite3.Connection) -> None:
+    """Why the last analysis of a series failed (cleared by a saved analysis)."""
+    db.execute("""CREATE TABLE analysis_failures (
+        series_pk INTEGER PRIMARY KEY REFERENCES series(id) ON DELETE CASCADE,
+        created TEXT NOT NULL,
+        model_sha256 TEXT NOT NULL DEFAULT '',
+        analysis_version INTEGER NOT NULL,
+        message TEXT NOT NULL)""")
+
+
+#: ``_MIGRATIONS[n]`` upgrades a database from schema version ``n`` to ``n + 1`` (inside the
+#: opening transaction). Version 0 is an empty file.
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _create_v1,
+                                                                1: _add_failures_v2}
+
+
+def migrate(db: sqlite3.Connection, db_path: Path) -> None:
+    """Bring the database of ``db_path`` (``db``, in the opening transaction) to
+    :data:`SCHEMA_VERSION`; refuse a newer schema or a file that holds other tables."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{db_path} was written by a newer SCOAT Follow-up (schema {version});"
+            " update the application"
+        )
+    if version == 0 and db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]:
+        raise StoreError(f"{db_path}: not a SCOAT database (it holds other tables)")
+    while version < SCHEMA_VERSION:
+        _MIGRATIONS[version](db)
+        version += 1
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -1,0 +1,195 @@
+"""Timeline plot and metrics table widgets (offscreen Qt, pytest-qt)."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+
+import pytest
+
+pytest.importorskip("PySide6", reason="PySide6 (the gui extra) is not installed")
+pytest.importorskip("pyqtgraph", reason="pyqtgraph (the gui extra) is not installed")
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+
+from app.views.metrics_table import MISSING, MetricsTable
+from app.views.timeline_plot import EMPTY_TEXT, TimelinePlot
+from scoat_core.followup.table import TimelineEntry, headers
+
+
+def _m(lov: float, po: float) -> dict:
+    return {"lung_volume_ml": 4000.0, "lov_ml": lov, "po_percent": po, "pho_percent": 1.0,
+            "severity_score": 7}
+
+
+ENTRIES = [
+    TimelineEntry(11, date(2020, 4, 15), "Admission", "GE Revolution", _m(182.4, 4.3)),
+    TimelineEntry(12, date(2020, 4, 20), "D5", "GE Revolution", _m(612.9, 15.5)),
+    TimelineEntry(13, date(2020, 4, 27), "D12", "Siemens Definition", _m(640.2, 15.9)),
+    TimelineEntry(99, date(2020, 5, 1), "pending", "GE Revolution", None),
+    TimelineEntry(14, date(2020, 5, 20), "D35", "GE Revolution", _m(215.7, 4.9)),
+]
+
+
+@pytest.fixture
+def plot(qtbot):
+    widget = TimelinePlot()
+    qtbot.addWidget(widget)
+    widget.resize(760, 520)
+    widget.set_entries(ENTRIES)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def test_plot_has_one_point_per_analysed_exam(plot):
+    for panel in plot.panels:
+        keys = [int(p.data()) for p in panel.points.points()]
+        assert keys == [11, 12, 13, 14]
+    lov = [p.pos().y() for p in plot.panels[0].points.points()]
+    assert lov == pytest.approx([182.4, 612.9, 640.2, 215.7])
+    po = [p.pos().y() for p in plot.panels[1].points.points()]
+    assert po == pytest.approx([4.3, 15.5, 15.9, 4.9])
+    assert plot.stack.currentWidget() is plot.graphics
+
+
+def test_click_on_point_emits_its_key(plot, qtbot):
+    panel = plot.panels[1]
+    point = panel.points.points()[2]
+    scene_pos = panel.plot.getViewBox().mapViewToScene(point.pos())
+    view_pos = plot.graphics.mapFromScene(scene_pos)
+    with qtbot.waitSignal(plot.exam_clicked, timeout=1000) as blocker:
+        qtbot.mouseClick(plot.graphics.viewport(), Qt.MouseButton.LeftButton, pos=view_pos)
+    assert blocker.args == [13]
+
+
+def test_scatter_signal_emits_key(plot, qtbot):
+    scatter = plot.panels[0].points
+    with qtbot.waitSignal(plot.exam_clicked, timeout=1000) as blocker:
+        scatter.sigClicked.emit(scatter, [scatter.points()[3]], None)
+    assert blocker.args == [14]
+
+
+def test_x_mode_switch(plot):
+    assert plot.x_mode() == "date"
+    dates = plot.x_values()
+    assert dates[1] - dates[0] == pytest.approx(5 * 86400)
+    ticks = plot.panels[1].plot.getAxis("bottom")._tickLevels[0]
+    assert [t for _, t in ticks] == ["2020-04-15", "2020-04-20", "2020-04-27", "2020-05-20"]
+    plot.set_x_mode("days")
+    assert plot.x_values() == [0.0, 5.0, 12.0, 35.0]
+    assert [p.pos().x() for p in plot.panels[0].points.points()] == [0.0, 5.0, 12.0, 35.0]
+    assert plot.panels[1].plot.getAxis("bottom").labelText == "Days since first exam"
+    with pytest.raises(ValueError):
+        plot.set_x_mode("weeks")
+
+
+def test_trend_labels_tooltip_and_highlight(plot):
+    texts = [item.textItem.toPlainText() for item in plot.panels[0].labels]
+    assert "→ stable" in texts and "↓ absorption" in texts
+    tip = plot._tip(0, 0, 13)
+    assert "2020-04-27" in tip and "LOV 640.2 mL" in tip and "PO 15.9 %" in tip
+    assert "Siemens Definition" in tip
+    plot.highlight(12)
+    rings = plot.panels[0].ring.points()
+    assert len(rings) == 1 and rings[0].pos().y() == pytest.approx(612.9)
+    plot.highlight(None)
+    assert len(plot.panels[0].ring.points()) == 0
+
+
+def test_empty_plot_shows_message(qtbot):
+    widget = TimelinePlot()
+    qtbot.addWidget(widget)
+    widget.set_entries([ENTRIES[3]])
+    assert widget.stack.currentWidget() is widget.empty
+    assert widget.empty.text() == EMPTY_TEXT
+    assert widget.panels[0].points.points().size == 0
+
+
+def test_undated_exam_placed_in_order(qtbot):
+    widget = TimelinePlot()
+    qtbot.addWidget(widget)
+    widget.set_entries([TimelineEntry(1, None, "first", "", _m(10, 1)), ENTRIES[0]])
+    assert widget.x_values() == [1.0, 2.0]
+
+
+def test_export_image_is_rendered_at_dpi(plot):
+    image = plot.export_image(dpi=192)
+    assert image.width() == pytest.approx(2 * plot.stack.width(), abs=2)
+    assert image.dotsPerMeterX() == round(192 / 0.0254)
+    colours = {image.pixelColor(x, image.height() // 3).name()
+               for x in range(0, image.width(), 7)}
+    assert len(colours) > 3  # not a blank image
+
+
+@pytest.fixture
+def table(qtbot):
+    widget = MetricsTable()
+    qtbot.addWidget(widget)
+    widget.set_entries(ENTRIES)
+    return widget
+
+
+def test_table_rows_and_cells(table):
+    model = table.model
+    assert model.rowCount() == 4
+    assert model.headerData(5, Qt.Orientation.Horizontal).replace("\n", " ") == headers()[5]
+    assert "(mL)" in model.headerData(5, Qt.Orientation.Horizontal)
+    assert model.data(model.index(0, 9)) == MISSING  # no change on the first exam
+    assert model.data(model.index(2, 5)) == "640.2"
+    assert model.data(model.index(3, 9)) == "-424.5"
+    green = model.data(model.index(3, 9), Qt.ItemDataRole.ForegroundRole).color()
+    red = model.data(model.index(1, 9), Qt.ItemDataRole.ForegroundRole).color()
+    assert green.green() > green.red() and red.red() > red.green()
+
+
+def test_copy_puts_text_with_units_on_clipboard(table, qtbot):
+    QGuiApplication.clipboard().clear()
+    table.copy_button.click()
+    lines = QGuiApplication.clipboard().text().splitlines()
+    assert lines[0].split("\t") == headers()
+    assert "LOV (mL)" in lines[0] and "PO (%)" in lines[0]
+    assert lines[3].startswith("2020-04-27\t12\tD12\t")
+    assert "\t640.2\t15.9\t" in lines[3] and "+27.3" in lines[3]
+    QGuiApplication.clipboard().clear()
+    table.copy_action.trigger()  # what Ctrl+C does
+    assert QGuiApplication.clipboard().text().count("\n") == 5
+
+
+def test_csv_round_trip(table, tmp_path):
+    path = table.export_csv(tmp_path / "t.csv")
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        back = list(csv.DictReader(fh))
+    assert [r["Exam"] for r in back] == ["Admission", "D5", "D12", "D35"]
+    for row, text in zip(table.rows(), back, strict=True):
+        assert float(text["LOV (mL)"]) == pytest.approx(row["lov_ml"], abs=0.05)
+        assert float(text["PO (%)"]) == pytest.approx(row["po_percent"], abs=0.05)
+
+
+def test_double_click_emits_key(table, qtbot):
+    table.show()
+    qtbot.waitExposed(table)
+    rect = table.view.visualRect(table.model.index(2, 2))
+    with qtbot.waitSignal(table.exam_activated, timeout=1000) as blocker:
+        # Qt 6's QTest double click needs the press before it, as a real one has.
+        qtbot.mouseClick(table.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        qtbot.mouseDClick(table.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert blocker.args == [13]
+    table.select_key(14)
+    assert table.view.selectionModel().selectedRows()[0].row() == 3
+
+
+def test_empty_table_disables_actions(qtbot):
+    widget = MetricsTable()
+    qtbot.addWidget(widget)
+    widget.set_entries([ENTRIES[3]])
+    assert widget.model.rowCount() == 0
+    assert not widget.copy_button.isEnabled() and not widget.copy_action.isEnabled()
+
+
+def test_points_inside_the_view(plot):
+    vb = plot.panels[0].plot.getViewBox()
+    (x0, x1), (y0, y1) = vb.viewRange()
+    for p in plot.panels[0].points.points():
+        assert x0 < p.pos().x() < x1 and y0 < p.pos().y() < y1

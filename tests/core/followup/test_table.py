@@ -1,0 +1,142 @@
+"""Per-exam timeline rows: ordering, days, changes, trends, text and CSV (no Qt)."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+
+import pytest
+
+from scoat_core.followup.changes import MIN_BASE_FOR_RELATIVE_ML, trend_label
+from scoat_core.followup.table import (
+    COLUMNS,
+    TimelineEntry,
+    as_text,
+    headers,
+    rows,
+    trend_text,
+    write_csv,
+)
+
+
+def metrics(lov: float, po: float, lung: float = 4000.0, pho: float | None = 1.5,
+            severity: int = 6) -> dict:
+    return {"lung_volume_ml": lung, "lov_ml": lov, "po_percent": po, "pho_percent": pho,
+            "severity_score": severity, "left": {"lov_ml": lov / 2}, "right": {"lov_ml": lov / 2}}
+
+
+def four_exams() -> list[TimelineEntry]:
+    # Given out of order, plus one exam not analysed yet.
+    return [
+        TimelineEntry(3, date(2020, 4, 27), "D12", "Siemens Definition", metrics(410.0, 10.3)),
+        TimelineEntry(1, date(2020, 4, 15), "D0", "GE Revolution", metrics(5.0, 0.1, pho=None)),
+        TimelineEntry(9, date(2020, 5, 1), "pending", "GE Revolution", None),
+        TimelineEntry(2, date(2020, 4, 20), "D5", "GE Revolution", metrics(250.0, 6.2)),
+        TimelineEntry(4, date(2020, 5, 20), "D35", "GE Revolution", metrics(120.0, 3.0)),
+    ]
+
+
+def test_rows_ordered_by_date_with_days_and_unanalysed_left_out():
+    r = rows(four_exams())
+    assert [x["key"] for x in r] == [1, 2, 3, 4]
+    assert [x["days"] for x in r] == [0, 5, 12, 35]
+    assert r[0]["pho_percent"] is None and r[1]["pho_percent"] == 1.5
+    assert r[2]["scanner"] == "Siemens Definition" and r[2]["severity_score"] == 6
+
+
+def test_changes_from_previous_and_baseline():
+    r = rows(four_exams())
+    first, second, third, last = r
+    assert first["delta_lov_ml"] is None and first["trend"] is None
+    assert first["baseline_trend"] is None
+    assert second["delta_lov_ml"] == pytest.approx(245.0)
+    assert second["delta_po_pp"] == pytest.approx(6.1)
+    assert third["delta_lov_ml"] == pytest.approx(160.0)
+    assert third["baseline_delta_lov_ml"] == pytest.approx(405.0)
+    assert third["relative_lov_percent"] == pytest.approx(64.0)
+    assert last["delta_lov_ml"] == pytest.approx(-290.0)
+    for row in r[1:]:
+        assert row["trend"] == trend_label(row["delta_lov_ml"], row["delta_po_pp"])
+        assert row["baseline_trend"] == trend_label(row["baseline_delta_lov_ml"],
+                                                    row["baseline_delta_po_pp"])
+    assert [x["trend"] for x in r[1:]] == ["progression", "progression", "absorption"]
+    assert last["baseline_trend"] == "progression"
+
+
+def test_relative_change_none_near_zero_baseline():
+    r = rows(four_exams())
+    assert MIN_BASE_FOR_RELATIVE_ML > 5.0
+    assert all(x["baseline_relative_lov_percent"] is None for x in r)
+    assert r[1]["relative_lov_percent"] is None  # previous (5 mL) is below the cut-off
+    assert r[3]["relative_lov_percent"] == pytest.approx(100 * -290.0 / 410.0)
+
+
+def test_stable_when_only_one_threshold_crossed():
+    entries = [TimelineEntry(1, date(2021, 1, 1), "a", "", metrics(100.0, 5.0)),
+               TimelineEntry(2, date(2021, 1, 8), "b", "", metrics(150.0, 5.5))]
+    assert rows(entries)[1]["trend"] == "stable"
+
+
+def test_undated_exam_has_no_days():
+    entries = [TimelineEntry(1, None, "x", "", metrics(50.0, 2.0)),
+               TimelineEntry(2, date(2021, 1, 8), "b", "", metrics(80.0, 3.0))]
+    r = rows(entries)
+    assert [x["key"] for x in r] == [1, 2]
+    assert r[0]["days"] is None and r[1]["days"] is None
+    assert r[1]["delta_lov_ml"] == pytest.approx(30.0)
+
+
+def test_empty_and_all_unanalysed():
+    assert rows([]) == []
+    assert rows([TimelineEntry(1, date(2021, 1, 1), "a", "", None)]) == []
+    assert as_text([]) == "\t".join(headers()) + "\n"
+
+
+def test_from_metrics_reads_exam_block():
+    m = metrics(10.0, 1.0) | {"exam": {"study_date": "2020-04-20", "manufacturer": "GE",
+                                         "model": "Revolution"}}
+    e = TimelineEntry.from_metrics(7, m, "first")
+    assert (e.key, e.study_date, e.scanner, e.label) == (7, date(2020, 4, 20), "GE Revolution",
+                                                         "first")
+
+
+def test_as_text_header_units_and_formatting():
+    lines = as_text(rows(four_exams())).splitlines()
+    assert len(lines) == 5
+    header = lines[0].split("\t")
+    assert header[:2] == ["Date", "Day"]
+    assert "LOV (mL)" in header and "PO (%)" in header and "ΔPO vs previous (pp)" in header
+    cells = dict(zip(header, lines[3].split("\t"), strict=True))
+    assert cells["Date"] == "2020-04-27" and cells["Day"] == "12"
+    assert cells["LOV (mL)"] == "410.0" and cells["PO (%)"] == "10.3"
+    assert cells["ΔLOV vs previous (mL)"] == "+160.0"
+    assert cells["Trend vs previous"] == "↑ progression"
+    last = dict(zip(header, lines[4].split("\t"), strict=True))
+    assert last["LOV (mL)"] == "120.0"
+    assert last["ΔLOV vs previous (mL)"] == "-290.0"
+    first = dict(zip(header, lines[1].split("\t"), strict=True))
+    assert first["PHO (%)"] == "" and first["ΔLOV vs previous (mL)"] == ""
+
+
+def test_csv_round_trip(tmp_path):
+    r = rows(four_exams())
+    path = write_csv(r, tmp_path / "timeline.csv")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")  # BOM: Excel reads the Δ headers
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        back = list(csv.DictReader(fh))
+    assert list(back[0]) == headers()
+    assert len(back) == len(r)
+    for row, text in zip(r, back, strict=True):
+        assert float(text["LOV (mL)"]) == pytest.approx(row["lov_ml"], abs=0.05)
+        assert float(text["PO (%)"]) == pytest.approx(row["po_percent"], abs=0.05)
+        assert text["Date"] == row["study_date"].isoformat()
+        if row["delta_lov_ml"] is not None:
+            assert float(text["ΔLOV vs previous (mL)"]) == pytest.approx(row["delta_lov_ml"],
+                                                                         abs=0.05)
+    assert [c.key for c in COLUMNS][:3] == ["study_date", "days", "label"]
+
+
+def test_trend_text():
+    assert trend_text("absorption") == "↓ absorption"
+    assert trend_text("stable") == "→ stable"
+    assert trend_text(None) == ""
