@@ -48,12 +48,14 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="model name in the manifest (default: from the settings)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="predict images and report DSC, SEN, PPV, VA, RLP, RLR")
+    p = sub.add_parser("evaluate", help="predict images; DSC, SEN, PPV, VA, RLP, RLR, meanDic")
     p.add_argument("--images", type=Path, required=True)
     p.add_argument("--masks", type=Path, required=True)
     p.add_argument("--weights", type=Path, help="a .safetensors file (default: shipped model)")
     p.add_argument("--json", type=Path, dest="json_out", help="write the metrics here")
     p.add_argument("--save-predictions", type=Path, help="write predicted masks (PNG) here")
+    p.add_argument("--classes", type=Path, help="palette class masks (1 ground glass, "
+                   "2 consolidation; like masks-multiclass): report sensitivity per class")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_evaluate)
 
@@ -216,39 +218,27 @@ def load_for_inference(weights: Path | None):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from scoat_core.analysis.slices import THRESHOLD, SliceSegmenter
+    from scoat_core.analysis.slices import SliceSegmenter
     from scoat_core.training import metrics
-    from scoat_core.training.data import load_samples
+    from scoat_core.training.data import load_class_masks, load_samples
+    from scoat_core.training.evaluate import evaluate_samples, format_benchmark
 
     model, scale, desc = load_for_inference(args.weights)
     samples = load_samples(args.images, args.masks)
+    classes = (load_class_masks(args.classes, [s.name for s in samples])
+               if args.classes else None)
     seg = SliceSegmenter(model, scale=scale, device=args.device)
-    progress = TerminalProgress("predicting")
-    counts, t0 = [], time.monotonic()
-    for i, sample in enumerate(samples):
-        prob = seg.predict([sample.image], batch_size=1)[0]
-        pred = prob > THRESHOLD
-        spacing = (sample.pixel_mm, sample.pixel_mm) if sample.pixel_mm else None
-        counts.append(metrics.counts(pred, sample.mask > 0, spacing))
-        if args.save_predictions:
-            _save_png(args.save_predictions / f"{sample.name.replace(':', '_')}.png", pred)
-        progress(i + 1, len(samples))
-    summary = metrics.summarize(counts)
+    summary = evaluate_samples(seg, samples, classes, args.save_predictions,
+                               TerminalProgress("predicting"))
     summary["model"] = {k: desc.get(k) for k in ("name", "file", "sha256") if k in desc}
-    summary["seconds_per_image"] = (time.monotonic() - t0) / max(1, len(samples))
     print(format_metrics({k: summary[k] for k in metrics.METRIC_NAMES},
-                         title=f"{summary['n_images']} images, model {desc.get('name')}"))
+                         title=f"{summary['n_images']} images, model {desc.get('name')}, "
+                               f"threshold {summary['threshold']}"))
+    print(format_benchmark(summary))
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps(summary, indent=2))
     return 0
-
-
-def _save_png(path: Path, mask: np.ndarray) -> None:
-    from skimage import io
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    io.imsave(path, (mask > 0).astype(np.uint8) * 255, check_contrast=False)
 
 
 def format_metrics(table: dict[str, dict], title: str = "") -> str:

@@ -103,6 +103,29 @@ def load_samples(images: Path, masks: Path) -> list[Sample]:
     return load_image_folder(images, masks)
 
 
+def load_class_masks(folder: Path, names: list[str]) -> list[np.ndarray]:
+    """The palette masks ``folder/<name>.png`` (class index per pixel: 0 background, 1 ground
+    glass, 2 consolidation, as ``masks-multiclass``), one per sample name, in that order."""
+    from PIL import Image
+
+    folder = Path(folder)
+    files = {p.stem: p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    out = []
+    for name in names:
+        path = files.get(name)
+        if path is None:
+            raise ScoatIOError(folder, f"no class mask named {name!r} (one per image is needed)")
+        try:
+            with Image.open(path) as im:
+                mode, array = im.mode, np.asarray(im, dtype=np.uint8)
+        except OSError as exc:
+            raise ScoatIOError(path, f"cannot read the class mask ({exc})") from exc
+        if mode not in ("P", "L"):
+            raise ScoatIOError(path, f"expected a palette or 8-bit class mask, not {mode}")
+        out.append(array)
+    return out
+
+
 def kfold_indices(n: int, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Seeded k-fold split: a list of (train, validation) index arrays."""
     if not 2 <= k <= n:

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 from skimage import io
 
 from scoat_core.cli.main import main
@@ -24,6 +25,12 @@ def tiny_dataset(tmp_path):
         img[mask > 0] = 170
         io.imsave(images / f"{i}.jpg", img.astype(np.uint8), check_contrast=False)
         io.imsave(masks / f"{i}.png", mask, check_contrast=False)
+        classes = (mask > 0).astype(np.uint8)
+        classes[8 + i : 12 + i] *= 2  # the top rows are "consolidation", the rest ground glass
+        palette = Image.fromarray(classes, mode="P")
+        palette.putpalette([0, 0, 0, 0, 255, 0, 255, 0, 0])
+        (tmp_path / "classes").mkdir(exist_ok=True)
+        palette.save(tmp_path / "classes" / f"{i}.png")
     return images, masks
 
 
@@ -47,13 +54,18 @@ def test_train_full_then_evaluate_json(tiny_dataset, tmp_path, capsys):
     weights = ship / entry["file"]
     assert main(["evaluate", "--images", str(images), "--masks", str(masks), "--weights",
                  str(weights), "--json", str(out_json), "--save-predictions", str(preds),
-                 "--device", "cpu"]) == 0
+                 "--classes", str(tmp_path / "classes"), "--device", "cpu"]) == 0
     table = capsys.readouterr().out
     assert "DSC" in table and "RLR" in table
+    assert "meanDic" in table and "best-threshold Dice" in table
+    assert "sensitivity, ground glass" in table and "sensitivity, consolidation" in table
     result = json.loads(out_json.read_text())
     assert result["n_images"] == 4
     for key in ("dsc", "sen", "ppv", "va", "rlp", "rlr", "spec"):
         assert set(result[key]) >= {"mean", "pooled"}
+    bench = result["inf_net"]
+    assert 0 <= bench["mean_dice"] <= bench["max_dice"] <= 1
+    assert result["class_sensitivity"]["consolidation"]["n_images"] == 4
     assert len(list(preds.glob("*.png"))) == 4
 
 
