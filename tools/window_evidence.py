@@ -25,11 +25,39 @@ from scoat_core.io.dicom import read_dicom
 from scoat_core.shared_data import shared_data_dir
 
 
-def medseg_histogram(images: Path) -> np.ndarray:
+def gray_histogram(images: Path, pattern: str = "*.jpg") -> np.ndarray:
     hist = np.zeros(256)
-    for path in sorted(images.glob("*.jpg")):
+    for path in sorted(images.glob(pattern)):
         hist += np.bincount(io.imread(path).ravel(), minlength=256)
     return hist / hist.sum()
+
+
+def fit_windows(hu: np.ndarray, gray_hist: np.ndarray, lows, highs) -> list[tuple]:
+    """(distance, low, high) of every candidate window, best first. The HU values are integers
+    (rescaled DICOM), so their histogram mapped through each window is exact and fast."""
+    values, counts = np.unique(np.round(hu).astype(np.int64), return_counts=True)
+    weights = counts / counts.sum()
+    fits = []
+    for low in lows:
+        for high in highs:
+            h = np.bincount(to_gray(values, low, high), weights=weights, minlength=256)
+            fits.append((wasserstein(h, gray_hist), low, high))
+    return sorted(fits)
+
+
+def pseudo_set_windows(hu: np.ndarray, pseudo: Path) -> dict[str, object]:
+    """The display window of each of covid-semiseg-pseudo's two image groups."""
+    out = {}
+    for group, pattern in (("coronacases", "*coronacases*.jpg"),
+                           ("radiopaedia", "*radiopaedia*.jpg")):
+        hist = gray_histogram(pseudo / "images", pattern)
+        fits = fit_windows(hu, hist, range(-1500, -699, 25), range(0, 3001, 50))
+        at_ours = fit_windows(hu, hist, [int(HU_LOW)], [int(HU_HIGH)])[0][0]
+        out[group] = {"mean_gray": round(float((np.arange(256) * hist).sum()), 1),
+                      "best_histogram_fits_hu": [{"window": [lo, hi], "distance": round(d, 2)}
+                                                 for d, lo, hi in fits[:5]],
+                      "network_window_distance": round(at_ours, 2)}
+    return out
 
 
 def ricord_chest_pixels(dicom_dir: Path) -> np.ndarray:
@@ -70,19 +98,14 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     data = shared_data_dir()
-    gray_hist = medseg_histogram(data / "medseg100-train" / "images")
+    gray_hist = gray_histogram(data / "medseg100-train" / "images")
     hu = ricord_chest_pixels(data / "ricord-covid-chest-ct" / "dicom")
     grays = np.arange(256, dtype=float)
     g_lung = peak(grays, gray_hist, 10, 128)
     hu_bins = np.arange(-1200, 201, 5, dtype=float)
     hu_hist = np.histogram(hu, bins=np.append(hu_bins, 205))[0].astype(float)
     h_lung = peak(hu_bins, hu_hist, -1000, -600)
-    fits = []
-    for low in range(-1500, -899, 25):
-        for high in range(0, 501, 25):
-            h = np.bincount(to_gray(hu, low, high), minlength=256) / hu.size
-            fits.append((wasserstein(h, gray_hist), low, high))
-    fits.sort()
+    fits = fit_windows(hu, gray_hist, range(-1500, -899, 25), range(0, 501, 25))
     ours = np.bincount(to_gray(hu, HU_LOW, HU_HIGH), minlength=256) / hu.size
     conventional = np.bincount(to_gray(hu, -1250, 250), minlength=256) / hu.size
     best_lo, best_hi = fits[0][1], fits[0][2]
@@ -98,6 +121,9 @@ def main() -> None:
         "conventional_window_distance": round(wasserstein(conventional, gray_hist), 2),
         "n_ricord_pixels": int(hu.size),
     }
+    pseudo = data / "covid-semiseg-pseudo"
+    if pseudo.is_dir():
+        result["covid_semiseg_pseudo"] = pseudo_set_windows(hu, pseudo)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

@@ -11,15 +11,30 @@ Every sample is a slice already normalised to the network input range (see
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from scoat_core.analysis.normalization import display8_to_unit, hu_to_unit
+from scoat_core.analysis.normalization import display8_to_unit, display_window_of, hu_to_unit
 from scoat_core.io.errors import ScoatIOError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+#: Known repeats: ``medseg100-train`` images 10 and 43 are the same slice (other crops).
+SAME_SLICE = {"43": "10"}
+#: ``<volume>_<k>`` names (covid-semiseg-pseudo): slice k of one CT volume.
+_VOLUME_SLICE = re.compile(r"^(?P<volume>.+)_(?P<k>\d+)$")
+
+
+def group_of(name: str) -> str:
+    """The fold group of an image name: its volume for ``<volume>_<k>`` names, the slice it
+    repeats for known repeats, else the name itself (a folder whose names would all fall in
+    one volume is grouped by name instead: :func:`load_image_folder`)."""
+    m = _VOLUME_SLICE.match(name)
+    if m and not name.isdigit():
+        return m.group("volume")
+    return SAME_SLICE.get(name, name)
 
 
 @dataclass
@@ -31,6 +46,8 @@ class Sample:
     mask: np.ndarray
     pixel_mm: float | None = None
     """In-plane pixel size when known (volumes), else None (8-bit exports)."""
+    group: str = ""
+    """Slices of one group (one patient or volume) always share a cross-validation fold."""
 
 
 def _read_gray(path: Path) -> np.ndarray:
@@ -61,9 +78,14 @@ def load_image_folder(images: Path, masks: Path) -> list[Sample]:
             raise ScoatIOError(path, f"image {image.shape} and mask {mask.shape} differ in size")
         if image.dtype != np.uint8:
             raise ScoatIOError(path, f"expected an 8-bit image, got {image.dtype}")
-        samples.append(Sample(path.stem, display8_to_unit(image), (mask > 127).astype(np.uint8)))
+        unit = display8_to_unit(image, display_window_of(path.stem))
+        samples.append(Sample(path.stem, unit, (mask > 127).astype(np.uint8),
+                              group=group_of(path.stem)))
     if not samples:
         raise ScoatIOError(images, "no images found")
+    if len(samples) > 1 and len({s.group for s in samples}) == 1:  # "img_1", "img_2"...: names
+        for s in samples:
+            s.group = SAME_SLICE.get(s.name, s.name)
     return samples
 
 
@@ -88,7 +110,8 @@ def load_volume_folder(volumes: Path, masks: Path, negatives_every: int = 4) -> 
             m = (mask.array[z] > 0).astype(np.uint8)
             if m.any() or z % negatives_every == 0:
                 image = hu_to_unit(ct.array[z])
-                samples.append(Sample(f"{stem}:{z}", image, m, pixel_mm=ct.spacing[0]))
+                samples.append(Sample(f"{stem}:{z}", image, m, pixel_mm=ct.spacing[0],
+                                      group=stem))
     if not samples:
         raise ScoatIOError(volumes, "no volumes found")
     return samples
@@ -126,12 +149,35 @@ def load_class_masks(folder: Path, names: list[str]) -> list[np.ndarray]:
     return out
 
 
-def kfold_indices(n: int, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Seeded k-fold split: a list of (train, validation) index arrays."""
-    if not 2 <= k <= n:
-        raise ValueError(f"k-fold needs 2 <= k <= {n}, got {k}")
-    order = np.random.default_rng(seed).permutation(n)
-    folds = np.array_split(order, k)
+def kfold_indices(n: int, k: int, seed: int, groups: list[str] | None = None,
+                  ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Seeded k-fold split: a list of (train, validation) index arrays.
+
+    With ``groups`` (one per sample), the groups are shuffled and cut into ``k`` runs of about
+    ``n / k`` samples, so a group (a patient, a volume, a repeated slice) is never split across
+    folds. Without, or with all groups distinct, it is a plain seeded split of the samples.
+    """
+    if groups is None or len(set(groups)) == n:
+        if not 2 <= k <= n:
+            raise ValueError(f"k-fold needs 2 <= k <= {n}, got {k}")
+        folds = np.array_split(np.random.default_rng(seed).permutation(n), k)
+    else:
+        if len(groups) != n:
+            raise ValueError(f"{len(groups)} groups for {n} samples")
+        names = sorted(set(groups))
+        if not 2 <= k <= len(names):
+            raise ValueError(f"k-fold needs 2 <= k <= {len(names)} groups, got {k}")
+        members = {g: [i for i, x in enumerate(groups) if x == g] for g in names}
+        folds_l: list[list[int]] = [[] for _ in range(k)]
+        start = 0
+        for gi in np.random.default_rng(seed).permutation(len(names)):
+            idx = members[names[gi]]
+            fold = min(k - 1, int((start + len(idx) / 2) * k // n))
+            folds_l[fold] += idx
+            start += len(idx)
+        if any(not f for f in folds_l):
+            raise ValueError(f"cannot make {k} non-empty folds from these groups")
+        folds = [np.array(f, int) for f in folds_l]
     return [(np.sort(np.concatenate(folds[:i] + folds[i + 1 :])), np.sort(f))
             for i, f in enumerate(folds)]
 

@@ -122,3 +122,82 @@ def test_settings_added_later_resume_when_default():
     assert same_settings(saved, cfg)
     assert not same_settings(saved, TrainConfig(width=4, repeats=3))
     assert not same_settings(saved, TrainConfig(width=8))
+
+
+def test_group_folds_never_split_a_volume_or_a_repeated_slice():
+    from scoat_core.training.data import group_of
+
+    assert group_of("Data-1_coronacases_org_001_10") == "Data-1_coronacases_org_001"
+    assert group_of("Data-1_radiopaedia_org_covid-19-pneumonia-10_85902_1-dcm_5") == \
+        "Data-1_radiopaedia_org_covid-19-pneumonia-10_85902_1-dcm"
+    assert group_of("43") == group_of("10") == "10" and group_of("11") == "11"
+    groups = [f"v{i % 7}" for i in range(40)] + ["10", "10"]
+    folds = kfold_indices(len(groups), 5, seed=2, groups=groups)
+    assert sorted(np.concatenate([v for _, v in folds])) == list(range(42))
+    for train, val in folds:
+        assert not {groups[i] for i in train} & {groups[i] for i in val}
+    assert all(len(v) for _, v in folds)
+    # distinct groups: the plain seeded split, as before groups existed
+    plain = kfold_indices(23, 5, seed=3)
+    same = kfold_indices(23, 5, seed=3, groups=[str(i) for i in range(23)])
+    assert [list(v) for _, v in plain] == [list(v) for _, v in same]
+    with pytest.raises(ValueError, match="groups"):
+        kfold_indices(4, 3, seed=0, groups=["a", "a", "b", "b"])
+
+
+def test_image_folder_groups_by_volume_but_not_a_single_prefix(tmp_path):
+    from skimage import io
+
+    for sub in ("images", "masks"):
+        (tmp_path / sub).mkdir()
+    for name in ("volA_1", "volA_2", "volB_1"):
+        io.imsave(tmp_path / "images" / f"{name}.jpg", np.zeros((6, 6), np.uint8),
+                  check_contrast=False)
+        io.imsave(tmp_path / "masks" / f"{name}.png", np.zeros((6, 6), np.uint8),
+                  check_contrast=False)
+    samples = load_image_folder(tmp_path / "images", tmp_path / "masks")
+    assert [s.group for s in samples] == ["volA", "volA", "volB"]
+    (tmp_path / "images" / "volB_1.jpg").unlink()
+    (tmp_path / "masks" / "volB_1.png").unlink()
+    samples = load_image_folder(tmp_path / "images", tmp_path / "masks")
+    assert [s.group for s in samples] == ["volA_1", "volA_2"]  # one prefix: grouped by name
+
+
+def test_display_windows_of_the_pseudo_set_map_to_the_network_window():
+    from scoat_core.analysis.normalization import (
+        HU_HIGH,
+        HU_LOW,
+        display8_to_unit,
+        display_window_of,
+        hu_to_unit,
+    )
+
+    assert display_window_of("17") == (HU_LOW, HU_HIGH)
+    wide = display_window_of("Data-1_coronacases_org_003_7")
+    assert wide == (-1050.0, 1650.0)
+    gray = np.array([0, 51, 255], np.uint8)
+    hu = wide[0] + gray / 255 * (wide[1] - wide[0])  # -1050, -510, 1650 HU
+    assert np.allclose(display8_to_unit(gray, wide), hu_to_unit(hu))
+    assert display8_to_unit(gray, wide)[2] == 1.0  # soft tissue and bone clip at the top
+    assert np.array_equal(display8_to_unit(gray), gray / np.float32(255))
+
+
+def test_precision_choice_and_fine_tuning_from_weights(tmp_path):
+    from scoat_core.models.registry import ModelConfig, create_model
+    from scoat_core.models.weights import save_weights
+    from scoat_core.training.loop import _autocast_dtype
+
+    cpu = torch.device("cpu")
+    assert _autocast_dtype("fp32", cpu) is None and _autocast_dtype("bf16", cpu) is torch.bfloat16
+    start = create_model(ModelConfig(arch="scoat_net", width=4, deep_supervision="mean"))
+    weights = tmp_path / "start.safetensors"
+    save_weights(start, ModelConfig(arch="scoat_net", width=4, deep_supervision="mean"), weights)
+    cfg = TrainConfig(width=4, epochs=1, batch_size=3, size=32, scale=1.0, device="cpu",
+                      precision="fp32", init=str(weights), augment=AugmentConfig(probability=0))
+    trainer = Trainer(cfg, tmp_path / "run")
+    first = next(iter(trainer.model.state_dict().values()))
+    assert torch.allclose(first, next(iter(start.state_dict().values())), atol=2e-3)  # fp16 file
+    row = trainer.fit(synthetic_samples(), np.arange(6))[0]
+    assert row["samples_per_s"] > 0 and row["eta_s"] == 0 and row["precision"] == "fp32"
+    with pytest.raises(ValueError, match="cannot start"):
+        Trainer(TrainConfig(width=8, device="cpu", init=str(weights)), tmp_path / "other")
