@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QRectF, QStandardPaths, Qt, QTimer, Signal
@@ -98,7 +98,7 @@ class MainWindow(QMainWindow):
         """False for --screenshot runs and tests: no modal dialogs, problems go to the log."""
         data = app_data_dir()
         data.mkdir(parents=True, exist_ok=True)
-        self.store = store or Store.open(data / "scoat.db")
+        self.store = store or self._open_store(data / "scoat.db")
         self.prefs = Preferences()
         self.model_sha = current_model_sha()
         self._model_loader = model_loader
@@ -168,6 +168,49 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._restore_layout()
         self.refresh()
+
+    def _open_store(self, db_path: Path) -> Store:
+        """Open the app's database. A damaged one: ask to move it aside (kept, with its -wal,
+        -shm and cache) and start a new one, or quit; any other problem: say it and quit."""
+        from scoat_core.store import StoreDamagedError, StoreError, damaged_name, move_aside
+
+        try:
+            return Store.open(db_path)
+        except StoreDamagedError as exc:
+            log.error("%s", exc)
+            if not self.interactive:
+                raise
+            target = damaged_name(exc.path)
+            box = QMessageBox(QMessageBox.Icon.Critical, "SCOAT Follow-up: damaged database",
+                              f"The database {exc.path} is damaged ({exc.reason}). Move it aside"
+                              f" to {target} and start a new one?")
+            box.setInformativeText(
+                f"Nothing is deleted: its -wal and -shm files go with it, and its cache folder "
+                f"to {target}.cache. The exams must then be imported again. Quit leaves "
+                "everything as it is.")
+            box.setStandardButtons(QMessageBox.StandardButton.Yes)
+            quit_button = box.addButton("Quit", QMessageBox.ButtonRole.RejectRole)
+            box.setDefaultButton(quit_button)
+            box.exec()
+            if box.clickedButton() is not box.button(QMessageBox.StandardButton.Yes):
+                raise SystemExit(1) from exc
+            try:
+                moved = move_aside(exc.path, target)
+                store = Store.open(db_path)
+            except StoreError as again:
+                self._fatal_store_error(again)
+            log.warning("damaged database kept as %s; a new one started at %s", moved, db_path)
+            return store
+        except StoreError as exc:
+            self._fatal_store_error(exc)
+
+    def _fatal_store_error(self, exc: Exception) -> NoReturn:
+        """Say why the database cannot be used (when interactive) and exit 1."""
+        log.error("%s", exc)
+        if not self.interactive:
+            raise exc
+        QMessageBox.critical(None, "SCOAT Follow-up: cannot open the database", str(exc))
+        raise SystemExit(1) from exc
 
     # ------------------------------------------------------------------ menus
     def _build_menus(self) -> None:
@@ -330,7 +373,10 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"Skipped: {problem}", 10000)
             self.refresh()
             if not touched:
-                self._error("Nothing imported", f"{path}: no CT exam found.")
+                from scoat_core.io.errors import NoUsableSeriesError
+
+                reason = NoUsableSeriesError.from_inventory(path, inventory)
+                self._error("Nothing imported", str(reason))
                 return
             self.browser.select(1, touched[0])
             self._ask_missing_dates(touched)
@@ -459,7 +505,10 @@ class MainWindow(QMainWindow):
         """Load the exam's CT (cache first) and its masks in the background, then show them."""
         exam = self.store.exam(exam_pk)
         if exam.selected is None:
-            self._error("Cannot open", "This exam has no usable CT series.")
+            reasons = "; ".join(dict.fromkeys(s.excluded_reason for s in
+                                              self.store.series(exam_pk) if s.excluded_reason))
+            self._error("Cannot open", "This exam has no usable CT series"
+                        + (f": {reasons}" if reasons else "."))
             return
         self.exam_pk = exam_pk
         if exam.patient_pk != getattr(self, "_shown_patient", None):

@@ -7,4 +7,7 @@ __version__ = "0.1.0"
 #: (re-analysed by ``scoat timeline``, marked in the app) even when the model is the same.
 #: 2: lung mask keeps abutting consolidation and drops detached crumbs under 5 mL.
 #: 3: lungs cut by the field of view stay in the mask; results say whether the lungs are whole.
-ANALYSIS_VERSION = 3
+#: 4: a slice geometry that does not make a whole-lung volume (sparse stack, gaps, unreadable
+#:    slices) marks the result partial; conflicting duplicates split or refused; results record
+#:    whether the model weights were verified.
+ANALYSIS_VERSION = 4

@@ -9,9 +9,11 @@ imported only to probe the compute devices.
 from __future__ import annotations
 
 import importlib.util
+import os
 import platform
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from scoat_core import __version__
@@ -138,6 +140,26 @@ def torch_info(device: str = "auto") -> dict[str, str]:
                 "Device in use": f"unknown ({exc})"}
 
 
+def cpu_class() -> str:
+    """The CPU's vector capability, named with every speed figure: "AMX", "AVX-512 + bf16",
+    "AVX-512", "AVX2", or the machine name where the flags cannot be read (macOS, Windows)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return platform.machine() or "unknown"
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    flags = set(line.split(":", 1)[-1].split())
+    if "amx_bf16" in flags:
+        return "AMX"
+    if "avx512_bf16" in flags:
+        return "AVX-512 + bf16"
+    if "avx512f" in flags:
+        return "AVX-512"
+    if "avx2" in flags:
+        return "AVX2"
+    return platform.machine() or "unknown"
+
+
 def collect(device: str = "auto") -> dict[str, str]:
     """Everything a bug report needs, as ordered label → text (see `as_text`).
 
@@ -150,6 +172,7 @@ def collect(device: str = "auto") -> dict[str, str]:
         "Python": f"{platform.python_version()} ({platform.python_implementation()}, "
                   f"{'frozen bundle' if getattr(sys, 'frozen', False) else sys.executable})",
         "Platform": f"{platform.platform()} ({platform.machine() or 'unknown machine'})",
+        "CPU": f"{cpu_class()}, {os.cpu_count()} cores",
     }
     info.update(torch_info(device))
     for label, (dists, module) in PACKAGES.items():

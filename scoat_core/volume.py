@@ -28,6 +28,13 @@ Vec3 = tuple[float, float, float]
 #: Coordinate convention of every Volume in this project.
 SPACE: Literal["LPS"] = "LPS"
 
+#: Start of a reader warning saying that the geometry of the volume does not support volumetry
+#: of the whole lungs (slices far apart, gaps, a pixel size taken from a stand-in attribute).
+#: ``analyze()`` marks such an exam partial (``lungs_complete`` False), so its trend reads "not
+#: comparable". A warning, not a separate field, so that it survives wherever warnings are kept
+#: (the store's series rows and CT cache, ``scoat info``, metrics.json).
+NOT_VOLUMETRIC = "no whole-lung volumetry: "
+
 
 @dataclass(frozen=True)
 class ExamInfo:
@@ -81,6 +88,10 @@ class Volume:
     """False when the values are not Hounsfield units (e.g. 8-bit windowed display data)."""
     warnings: list[str] = field(default_factory=list)
     """Problems found while reading (gaps, tilt, non-uniform spacing...), one sentence each."""
+    source_files: tuple[str, ...] = ()
+    """The DICOM files the slices were read from, in slice order (empty for other sources):
+    what a DICOM SEG must reference, which after a split or a dropped copy is not every file
+    of the series."""
 
     def __post_init__(self) -> None:
         if self.array.ndim != 3:
@@ -100,6 +111,12 @@ class Volume:
     @property
     def space(self) -> Literal["LPS"]:
         return SPACE
+
+    @property
+    def volumetry_problems(self) -> list[str]:
+        """The warnings (:data:`NOT_VOLUMETRIC`) why whole-lung volumes of this volume would be
+        wrong; empty when its geometry supports volumetry."""
+        return [w for w in self.warnings if w.startswith(NOT_VOLUMETRIC)]
 
     @property
     def voxel_volume_mm3(self) -> float:

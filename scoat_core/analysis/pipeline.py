@@ -38,6 +38,7 @@ from scoat_core.analysis.postprocess import dilate_lungs, grown_box, remove_smal
 from scoat_core.analysis.quantify import ExamMetrics, quantify
 from scoat_core.analysis.slices import THRESHOLD, SliceSegmenter, cpu_has_bf16
 from scoat_core.errors import UserError
+from scoat_core.models.weights import UNVERIFIED_WARNING
 from scoat_core.progress import Cancelled
 from scoat_core.volume import Volume
 
@@ -79,7 +80,17 @@ class AnalysisResult:
     stage_seconds: dict[str, float]
     warnings: list[str]
     lungs_complete: bool = True
-    """False when the scan cuts the lungs: volumes are not comparable with other exams."""
+    """False when the scan cuts the lungs, or its slices do not support whole-lung volumetry
+    (:attr:`Volume.volumetry_problems`): volumes are not comparable with other exams."""
+
+    def __post_init__(self) -> None:
+        if not self.weights_verified and UNVERIFIED_WARNING not in self.warnings:
+            self.warnings.append(UNVERIFIED_WARNING)
+
+    @property
+    def weights_verified(self) -> bool:
+        """False when the network's weights file was used without verification."""
+        return self.model.get("verified") is not False
 
     def to_json(self) -> dict[str, Any]:
         out = self.metrics.to_json()
@@ -87,36 +98,20 @@ class AnalysisResult:
                    seconds=round(self.seconds, 2),
                    stage_seconds={k: round(v, 2) for k, v in self.stage_seconds.items()},
                    warnings=self.warnings, lungs_complete=self.lungs_complete,
-                   exam=self.lung.info.to_json())
+                   weights_verified=self.weights_verified, exam=self.lung.info.to_json())
         return out
 
 
-def load_model(weights=None) -> LoadedModel:
-    """The shipped default model, or a given ``.safetensors`` file, ready for inference."""
-    from scoat_core.models.weights import (
-        MANIFEST_NAME,
-        find_entry,
-        load_default_model,
-        load_weights,
-        read_manifest,
-        read_metadata,
-        sha256_file,
-        shipped_models_dir,
-    )
+def load_model(weights=None, *, trust_unverified: bool = False) -> LoadedModel:
+    """The shipped default model, or a given ``.safetensors`` file, ready for inference.
 
-    if weights is None:
-        model = load_default_model()
-        entry = find_entry(read_manifest(shipped_models_dir() / MANIFEST_NAME))
-        info = {"name": entry["name"], "width": entry["config"].get("width"),
-                "arch": entry["config"].get("arch"), "sha256": entry["sha256"]}
-        return LoadedModel(model, entry.get("pixel_mm"), float(entry.get("input_scale", 1)), info)
-    meta = read_metadata(weights)
-    model = load_weights(weights)
-    info = {"name": meta.get("name", str(weights)), "width": model.width, "arch": model.arch,
-            "sha256": sha256_file(weights)}
-    pixel = meta.get("pixel_mm")
-    return LoadedModel(model, float(pixel) if pixel else None,
-                       float(meta.get("input_scale", 1)), info)
+    A file is verified as :func:`scoat_core.models.weights.load_checked` says (refused unless
+    verified or ``trust_unverified``); ``info["verified"]`` records the outcome.
+    """
+    from scoat_core.models.weights import load_checked
+
+    checked = load_checked(weights, trust_unverified=trust_unverified)
+    return LoadedModel(checked.model, checked.pixel_mm, checked.input_scale, checked.info)
 
 
 class _Reporter:
@@ -175,12 +170,16 @@ def analyze(
     report.start("volumetry")
     metrics = quantify(volume, lung.labels, volume.derive(opacity))
     report.start("done")
+    warnings = list(volume.warnings) + list(lung.warnings)
+    if volume.volumetry_problems:
+        warnings.append("partial exam: the slices do not support whole-lung volumetry, so its "
+                        "volumes are not comparable with other exams")
     return AnalysisResult(
         lung=lung.labels, opacity=volume.derive(opacity), metrics=metrics,
         model={**model.info, "precision": seg.precision},
         device=str(seg.device), seconds=time.monotonic() - report.t0,
-        stage_seconds=dict(report.times), warnings=list(volume.warnings) + list(lung.warnings),
-        lungs_complete=lung.complete,
+        stage_seconds=dict(report.times), warnings=warnings,
+        lungs_complete=lung.complete and not volume.volumetry_problems,
     )
 
 

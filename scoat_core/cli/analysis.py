@@ -19,6 +19,7 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda or mps")
     p.add_argument("--weights", type=Path, help="a .safetensors model (default: shipped)")
+    add_trust_flag(p)
     p.add_argument("--date", help="exam date (YYYY-MM-DD) for volume files that carry none")
     p.add_argument("--tta", action="store_true", help="average with a left-right flip")
     p.set_defaults(func=cmd_analyze)
@@ -28,7 +29,40 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--device", default="auto")
     p.add_argument("--weights", type=Path)
+    add_trust_flag(p)
     p.set_defaults(func=cmd_timeline)
+
+
+def add_trust_flag(p: argparse.ArgumentParser) -> None:
+    """``--trust-unverified-weights``: use a ``--weights`` file nothing verifies."""
+    p.add_argument("--trust-unverified-weights", action="store_true", dest="trust_weights",
+                   help="use a --weights file without a manifest or .sha256 checksum; results "
+                        "are marked 'unverified model weights'")
+
+
+def load_checked_model(args: argparse.Namespace):
+    """The model of ``--weights`` (verified, or trusted with the flag), or the shipped one."""
+    from scoat_core.analysis.pipeline import load_model
+
+    model = load_model(args.weights, trust_unverified=args.trust_weights)
+    if model.info.get("verified") is False:
+        print(f"scoat: warning: unverified model weights {args.weights}: results are marked "
+              "unverified", file=sys.stderr)
+    return model
+
+
+def report_problems(inventory) -> list[str]:
+    """Print one ``scoat: skipped <file>: <why>`` line per file found but not read; returns the
+    lines of the volume files among them (each an exam that could not be analysed)."""
+    from scoat_core.io.images import is_volume_file
+
+    failures = []
+    for problem in inventory.problems:
+        line = f"skipped {problem}"
+        print(f"scoat: {line}", file=sys.stderr)
+        if problem.kind == "error" and is_volume_file(problem.path):
+            failures.append(line)
+    return failures
 
 
 class StageBar:
@@ -51,17 +85,18 @@ def exam_folder_name(info) -> str:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from scoat_core.analysis.output import write_analysis
-    from scoat_core.analysis.pipeline import analyze, load_model
+    from scoat_core.analysis.output import check_output_dir, write_analysis
+    from scoat_core.analysis.pipeline import analyze
     from scoat_core.io.exams import find_exams, load_series
 
+    check_output_dir(args.out)  # a bad --out fails now, not after the analysis
     inventory = find_exams(args.path, load=False,
                            study_date=iso_date(args.date) if args.date else None)
     selected = [e.selected for p in inventory.patients for e in p.exams if e.selected]
     if not selected:
-        raise NoUsableSeriesError(args.path, "no usable CT image series or volume found")
-    model = load_model(args.weights)
-    summaries, failures = [], []
+        raise NoUsableSeriesError.from_inventory(args.path, inventory)
+    model = load_checked_model(args)
+    summaries, failures = [], report_problems(inventory)
     for entry in selected:
         try:
             volume = load_series(entry)
@@ -74,7 +109,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 raise
             failures.append(skipped(entry, exc))
             continue
-        files = entry.record.files if entry.kind == "dicom" else None
+        files = (volume.source_files or entry.record.files) if entry.kind == "dicom" else None
         write_analysis(result, volume, out, source_files=files)
         m = result.metrics
         summaries.append(f"{volume.info.patient_id} {volume.info.study_date}: lung "
@@ -104,25 +139,25 @@ def exit_status(done: int, failures: list[str]) -> int:
 def cmd_timeline(args: argparse.Namespace) -> int:
     import json
 
-    from scoat_core.analysis.output import write_analysis
-    from scoat_core.analysis.pipeline import analyze, load_model
+    from scoat_core.analysis.output import check_output_dir, write_analysis
+    from scoat_core.analysis.pipeline import analyze
     from scoat_core.followup.timeline import run_timeline
     from scoat_core.io.exams import find_exams, load_series
 
+    check_output_dir(args.out)  # a bad --out fails now, not after the analysis
     inventory = find_exams(args.path, load=False)
     if not any(e.selected for p in inventory.patients for e in p.exams):
-        raise NoUsableSeriesError(args.path, "no usable CT image series or volume found")
-    model = load_model(args.weights)
+        raise NoUsableSeriesError.from_inventory(args.path, inventory)
+    model = load_checked_model(args)
+    failures = report_problems(inventory)
 
     def analyze_exam(entry, folder: Path) -> dict:
         volume = load_series(entry)
         print(f"analysing {volume.summary()}", file=sys.stderr)
         result = analyze(volume, model, device=args.device, progress=StageBar("  "))
-        files = entry.record.files if entry.kind == "dicom" else None
+        files = (volume.source_files or entry.record.files) if entry.kind == "dicom" else None
         written = write_analysis(result, volume, folder, source_files=files)
         return json.loads(written["metrics.json"].read_text())
-
-    failures: list[str] = []
 
     def on_error(entry, exc: Exception) -> str:
         line = skipped(entry, exc)

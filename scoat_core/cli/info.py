@@ -39,7 +39,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     for problem in inventory.problems:
         print(f"scoat: skipped {problem}", file=sys.stderr)
     if not inventory.usable_series():
-        raise NoUsableSeriesError(args.path, "no usable CT image series or volume found")
+        raise NoUsableSeriesError.from_inventory(args.path, inventory)
     return EXIT_OK
 
 

@@ -62,18 +62,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         if args.debug:
             raise
-        print(f"scoat: {exc}", file=sys.stderr)
+        print(f"scoat: {one_line(exc)}", file=sys.stderr)
         return EXIT_INPUT
     except OSError as exc:
         if args.debug:
             raise
-        print(f"scoat: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"scoat: {os_error_line(exc)}", file=sys.stderr)
         return EXIT_INPUT
     except Exception as exc:  # a bug: one line for the user, the traceback with --debug
         if args.debug:
             raise
         log.debug("internal error", exc_info=True)
-        print(f"scoat: internal error ({type(exc).__name__}: {exc}); rerun with --debug "
-              "for the traceback", file=sys.stderr)
+        print(f"scoat: internal error ({type(exc).__name__}: {first_line(exc)}); rerun with "
+              "--debug for the traceback", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-blank line of ``exc``'s message (pydicom folds tracebacks into messages)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def one_line(exc: BaseException) -> str:
+    """``exc``'s message on one line."""
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
+def os_error_line(exc: OSError) -> str:
+    """``FILE: reason`` (``FILE -> OTHER: reason`` for a rename), or the first line of the
+    message when the error names no file."""
+    reason = exc.strerror or first_line(exc)
+    if exc.filename is None:
+        return reason
+    other = f" -> {exc.filename2}" if exc.filename2 else ""
+    return f"{exc.filename}{other}: {reason}"
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from scoat_core.io.errors import ScoatIOError
 from scoat_core.progress import TerminalProgress
 from scoat_core.shared_data import shared_data_dir
 
@@ -41,6 +40,10 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     for name in ("lr", "lr_gamma", "restart_lr", "scale"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda or mps")
+    p.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16"],
+                   help="auto: bfloat16 autocast where the CPU runs it natively")
+    p.add_argument("--init", type=Path, help="start from these weights (fine-tuning after "
+                   "pre-training, e.g. on covid-semiseg-pseudo)")
     p.add_argument("--fold", type=int, action="append", help="run only this fold (repeatable)")
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--full", action="store_true", help="train on all data and write weights")
@@ -52,6 +55,8 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", type=Path, required=True)
     p.add_argument("--masks", type=Path, required=True)
     p.add_argument("--weights", type=Path, help="a .safetensors file (default: shipped model)")
+    p.add_argument("--trust-unverified-weights", action="store_true", dest="trust_weights",
+                   help="use a --weights file without a manifest or .sha256 checksum")
     p.add_argument("--json", type=Path, dest="json_out", help="write the metrics here")
     p.add_argument("--save-predictions", type=Path, help="write predicted masks (PNG) here")
     p.add_argument("--classes", type=Path, help="palette class masks (1 ground glass, "
@@ -71,9 +76,10 @@ def _train_config(args: argparse.Namespace):
 
     keys = ("arch", "width", "deep_supervision", "loss", "alpha", "epochs", "lr", "lr_step",
             "lr_gamma", "restart_epoch", "restart_lr", "batch_size", "repeats", "size", "scale",
-            "folds", "seed", "device")
+            "folds", "seed", "device", "precision")
     aug = AugmentConfig(probability=0.0, rot90=False, flip=False) if args.no_augment else None
-    cfg = TrainConfig(**{k: getattr(args, k) for k in keys})
+    cfg = TrainConfig(**{k: getattr(args, k) for k in keys},
+                      init=str(args.init.resolve()) if args.init else "")
     if aug is not None:
         cfg.augment = aug
     return cfg
@@ -193,28 +199,18 @@ def _hardware() -> str:
 
 
 # --------------------------------------------------------------------------- evaluate
-def load_for_inference(weights: Path | None):
-    """(model, input_scale, description) of a weights file, or of the shipped default model."""
-    from scoat_core.models.weights import (
-        MANIFEST_NAME,
-        find_entry,
-        load_default_model,
-        load_weights,
-        read_manifest,
-        read_metadata,
-        shipped_models_dir,
-    )
+def load_for_inference(weights: Path | None, *, trust_unverified: bool = False):
+    """(model, input_scale, info) of a weights file, or of the shipped default model.
 
-    if weights is None:
-        model = load_default_model()
-        entry = find_entry(read_manifest(shipped_models_dir() / MANIFEST_NAME))
-        return model, float(entry.get("input_scale", 1.0)), entry
-    if not weights.is_file():
-        raise ScoatIOError(weights, "weights file not found")
-    meta = read_metadata(weights)
-    model = load_weights(weights)
-    desc = {"name": meta.get("name", weights.stem), "file": str(weights)}
-    return model, float(meta.get("input_scale", 1.0)), desc
+    The same verified loading as the analysis (`scoat_core.models.weights.load_checked`).
+    """
+    from scoat_core.models.weights import load_checked
+
+    checked = load_checked(weights, trust_unverified=trust_unverified)
+    if not checked.verified:
+        print(f"scoat: warning: unverified model weights {weights}: results are marked "
+              "unverified", file=sys.stderr)
+    return checked.model, checked.input_scale, checked.info
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -223,14 +219,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from scoat_core.training.data import load_class_masks, load_samples
     from scoat_core.training.evaluate import evaluate_samples, format_benchmark
 
-    model, scale, desc = load_for_inference(args.weights)
+    model, scale, desc = load_for_inference(args.weights, trust_unverified=args.trust_weights)
     samples = load_samples(args.images, args.masks)
     classes = (load_class_masks(args.classes, [s.name for s in samples])
                if args.classes else None)
     seg = SliceSegmenter(model, scale=scale, device=args.device)
     summary = evaluate_samples(seg, samples, classes, args.save_predictions,
                                TerminalProgress("predicting"))
-    summary["model"] = {k: desc.get(k) for k in ("name", "file", "sha256") if k in desc}
+    summary["model"] = {k: desc.get(k) for k in ("name", "file", "sha256", "verified")
+                        if k in desc}
+    summary["weights_verified"] = desc.get("verified") is not False
     print(format_metrics({k: summary[k] for k in metrics.METRIC_NAMES},
                          title=f"{summary['n_images']} images, model {desc.get('name')}, "
                                f"threshold {summary['threshold']}"))

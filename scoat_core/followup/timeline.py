@@ -127,19 +127,44 @@ def plot_timeline(timeline: dict[str, Any], path: Path, patient_id: str) -> None
     plt.close(fig)
 
 
+def unreadable_exams(patient, inventory) -> list[dict[str, Any]]:
+    """``not_analysed`` items for a patient's exams that were found but cannot be read: an exam
+    without a usable series (its series' reasons), and a volume file of the patient (by its
+    name) that failed to read (the reader's reason)."""
+    from scoat_core.io.images import date_from_name, is_volume_file, patient_id_from_name
+
+    items = []
+    for exam in patient.exams:
+        if exam.selected is None and exam.series:
+            reasons = "; ".join(dict.fromkeys(s.excluded_reason for s in exam.series
+                                              if s.excluded_reason)) or "no usable series"
+            items.append({"label": exam.description, "source": str(exam.series[0].source),
+                          "study_date": exam.study_date.isoformat() if exam.study_date else None,
+                          "reason": reasons})
+    for problem in inventory.problems:
+        if (problem.kind == "error" and is_volume_file(problem.path)
+                and patient_id_from_name(problem.path) == patient.patient_id):
+            when = date_from_name(problem.path)
+            items.append({"label": Path(problem.path).name, "source": problem.path,
+                          "study_date": when.isoformat() if when else None,
+                          "reason": problem.message})
+    return items
+
+
 def run_timeline(path: Path, out: Path, analyze_exam: Callable, model_sha: str,
                  inventory, on_error: Callable | None = None) -> dict[str, dict[str, Any]]:
     """Analyse (or reuse) every selected exam under ``path``; write each patient's timeline.
 
     With ``on_error(entry, exc) -> reason``, an exam whose analysis raises a ``UserError`` (no
     lungs in the slice, an unreadable series) is listed under ``not_analysed`` and the others go
-    on; without it the error propagates.
+    on; without it the error propagates. Exams that could not be read at all are listed there
+    too, with the reader's reason (:func:`unreadable_exams`).
     """
     from scoat_core.errors import UserError
 
     results = {}
     for patient in inventory.patients:
-        rows, not_analysed = [], []
+        rows, not_analysed = [], unreadable_exams(patient, inventory)
         for exam in patient.exams:
             entry = exam.selected
             if entry is None:

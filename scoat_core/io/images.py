@@ -11,12 +11,16 @@ import gzip
 import os
 import re
 import struct
+import zlib
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from scoat_core.io.errors import (
+    DecodeError,
     GeometryError,
     InvalidValuesError,
     NotFoundError,
@@ -74,18 +78,29 @@ def patient_id_from_name(path: str | Path) -> str:
     return volume_stem(p)
 
 
+#: Values any CT in Hounsfield units stays within: 16-bit stored values with the usual rescale
+#: give -33792..64511, plus a margin for resampling. Anything outside is not HU.
+HU_PLAUSIBLE_RANGE = (-40_000.0, 70_000.0)
+
+
 def looks_like_hu(array: np.ndarray) -> tuple[bool, str]:
     """Decide whether voxel values are Hounsfield units; returns (verdict, reason).
 
     A chest CT in HU has air near −1000 (and usually lots of it), so its minimum is well below
-    zero. Windowed display data (0–255 or 0–1) and plain 8-bit data do not.
+    zero. Windowed display data (0–255 or 0–1) and plain 8-bit data do not; values beyond
+    :data:`HU_PLAUSIBLE_RANGE` (1e30 fill values, garbage) and NaN/infinity are not HU either.
     """
     if array.size == 0:
         return False, "the volume is empty"
-    sample = array[:: max(1, array.shape[0] // 16)]
-    lo, hi = float(np.min(sample)), float(np.max(sample))
+    lo, hi = float(np.min(array)), float(np.max(array))
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        return False, f"{bad} voxels are NaN or infinite"
     if array.dtype in (np.uint8, np.bool_):
         return False, f"8-bit data (range {lo:g}..{hi:g}), not Hounsfield units"
+    if lo < HU_PLAUSIBLE_RANGE[0] or hi > HU_PLAUSIBLE_RANGE[1]:
+        return False, (f"values {lo:g}..{hi:g} are outside any Hounsfield range "
+                       f"({HU_PLAUSIBLE_RANGE[0]:g}..{HU_PLAUSIBLE_RANGE[1]:g})")
     if lo >= -50.0 and hi <= 255.0:
         return False, f"values {lo:g}..{hi:g} look like windowed display data, not HU"
     if lo > -500.0:
@@ -101,10 +116,10 @@ def read_image(path: str | Path, *, study_date: date | None = None) -> Volume:
     _check_readable(path)
     if not is_volume_file(path):
         raise UnsupportedFormatError(path, f"not a volume file ({', '.join(VOLUME_SUFFIXES)})")
-    _check_nifti_header(path)
+    _check_voxel_data(path)
     sitk.ProcessObject.SetGlobalWarningDisplay(False)
     try:
-        img = sitk.ReadImage(str(path))
+        img = _itk_read(path)
     except RuntimeError as exc:
         reason = _first_line(exc)
         if "spacing" in reason.lower():
@@ -167,18 +182,37 @@ def write_mask(mask: Volume, path: str | Path) -> Path:
     return write_image(mask.derive(labels.astype(dtype, copy=False)), path)
 
 
+def _check_voxel_data(path: Path) -> None:
+    """Refuse a volume file whose voxel data is shorter than its header says (ITK fills the rest
+    with zeros without a word), or whose data file is missing or damaged."""
+    name = path.name.lower()
+    if name.endswith((".nii", ".nii.gz")):
+        _check_nifti_header(path)
+    elif name.endswith((".mha", ".mhd")):
+        _check_metaimage(path)
+    elif name.endswith((".nrrd", ".nhdr")):
+        _check_nrrd(path)
+
+
+#: Bytes per voxel of the NIfTI-1 data types (bitpix / 8 is used for the others).
+_NIFTI_ITEM_BYTES = {2: 1, 4: 2, 8: 4, 16: 4, 32: 8, 64: 8, 128: 3, 256: 1, 512: 2, 768: 4,
+                     1024: 8, 1280: 8, 1536: 16, 1792: 16, 2048: 32, 2304: 4}
+_CHUNK = 1 << 23
+
+
 def _check_nifti_header(path: Path) -> None:
     """Refuse NIfTI files that ITK would read wrongly without a word.
 
-    ITK turns a zero pixdim into 1 mm and NaN voxels into 0, so both are checked on the file.
+    ITK turns a zero pixdim into 1 mm, NaN voxels into 0 and missing voxels (a cut file) into 0,
+    so spacing, NaN and the length of the voxel data are checked on the file.
     """
-    name = path.name.lower()
-    if not name.endswith((".nii", ".nii.gz")):
-        return
-    opener = gzip.open if name.endswith(".gz") else open
+    gz = path.name.lower().endswith(".gz")
+    opener = gzip.open if gz else open
     try:
         with opener(path, "rb") as f:
             header = f.read(348)
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        raise DecodeError(path, f"not valid gzip data ({exc})") from exc
     except (OSError, EOFError) as exc:
         raise TruncatedFileError(path, f"cannot read the NIfTI header ({exc})") from exc
     if len(header) < 348:
@@ -189,22 +223,241 @@ def _check_nifti_header(path: Path) -> None:
     else:
         raise UnsupportedFormatError(path, "not a NIfTI-1 file (bad header size)")
     dims = struct.unpack(endian + "8h", header[40:56])
+    if not 1 <= dims[0] <= 7 or any(d < 1 for d in dims[1 : dims[0] + 1]):
+        raise UnsupportedFormatError(path, f"bad NIfTI header: dimensions {dims[: dims[0] + 1]}")
     pixdim = struct.unpack(endian + "8f", header[76:108])
     n = max(1, min(int(dims[0]), 3))
     bad = [p for p in pixdim[1 : n + 1] if not np.isfinite(p) or p <= 0]
     if bad:
         spacing = tuple(round(p, 6) for p in pixdim[1 : n + 1])
         raise GeometryError(path, f"voxel spacing {spacing} mm is zero, negative or not finite")
-    float_types = {16: "f4", 64: "f8"}
-    datatype = struct.unpack(endian + "h", header[70:72])[0]
-    if datatype in float_types:
-        offset = int(struct.unpack(endian + "f", header[108:112])[0])
-        with opener(path, "rb") as f:
-            f.seek(offset)
-            data = np.frombuffer(f.read(), dtype=endian + float_types[datatype])
-        bad_count = int(np.count_nonzero(~np.isfinite(data)))
-        if bad_count:
-            raise InvalidValuesError(path, f"{bad_count} voxels are NaN or infinite")
+    datatype, bitpix = struct.unpack(endian + "2h", header[70:74])
+    item = _NIFTI_ITEM_BYTES.get(datatype) or max(0, bitpix) // 8
+    if item == 0:
+        raise UnsupportedFormatError(path, f"unsupported NIfTI data type {datatype}")
+    offset = int(struct.unpack(endian + "f", header[108:112])[0])
+    expected = int(np.prod(dims[1 : dims[0] + 1], dtype=np.int64)) * item
+    float_dtype = {16: "f4", 64: "f8"}.get(datatype)
+    if not gz and float_dtype is None:
+        held, n_bad = max(0, path.stat().st_size - offset), 0
+    else:
+        dtype = np.dtype(endian + float_dtype) if float_dtype else None
+        try:
+            with open(path, "rb") as f:
+                if not gz:
+                    f.seek(offset)
+                held, n_bad = _count_voxel_bytes(_blocks(f, gz), offset if gz else 0,
+                                                 expected, dtype)
+        except zlib.error as exc:
+            raise DecodeError(path, f"damaged gzip data ({exc})") from exc
+    if held < expected:
+        raise TruncatedFileError(path, _truncated(expected, held))
+    if n_bad:
+        raise InvalidValuesError(path, f"{n_bad} voxels are NaN or infinite")
+
+
+def _blocks(f: BinaryIO, compressed: bool) -> Iterator[bytes]:
+    """The bytes of an open file from its position on; inflated when ``compressed`` (zlib or
+    gzip, several members one after another, each followed by an empty block once its checksum
+    has been verified). Damaged compressed data raises ``zlib.error``."""
+    if not compressed:
+        while block := f.read(_CHUNK):
+            yield block
+        return
+    inflater = zlib.decompressobj(47)  # 32 + 15: zlib or gzip header, detected
+    pending = b""
+    while True:
+        if not pending:
+            pending = f.read(_CHUNK)
+            if not pending:
+                return  # a stream cut short simply ends here
+        out = inflater.decompress(pending, _CHUNK)
+        pending = inflater.unconsumed_tail
+        if out:
+            yield out
+        if inflater.eof:
+            yield b""
+            pending, inflater = inflater.unused_data, zlib.decompressobj(47)
+
+
+def _count_voxel_bytes(blocks: Iterator[bytes], skip: int, expected: int,
+                       dtype: np.dtype | None = None) -> tuple[int, int]:
+    """(voxel bytes present after the first ``skip`` bytes, up to ``expected``; how many of
+    those values are NaN or infinite when ``dtype`` is a float type). A compressed stream is
+    read to the end of the member holding the last voxels, so that its checksum is checked."""
+    held, n_bad, rest = 0, 0, b""
+    for block in blocks:
+        if held >= expected:
+            if not block:
+                break
+            continue
+        if skip:
+            cut = min(skip, len(block))
+            block, skip = block[cut:], skip - cut
+        block = block[: expected - held]
+        held += len(block)
+        if dtype is not None and block:
+            data = rest + block
+            usable = len(data) - len(data) % dtype.itemsize
+            n_bad += int(np.count_nonzero(~np.isfinite(np.frombuffer(data[:usable], dtype))))
+            rest = data[usable:]
+    return held, n_bad
+
+
+def _truncated(expected: int, held: int, where: str = "file") -> str:
+    return f"truncated: header promises {expected} bytes of voxels, {where} holds {held}"
+
+
+#: Bytes per value of the MetaImage element types.
+_META_ITEM_BYTES = {"MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "MET_INT": 4,
+                    "MET_UINT": 4, "MET_LONG": 4, "MET_ULONG": 4, "MET_LONG_LONG": 8,
+                    "MET_ULONG_LONG": 8, "MET_FLOAT": 4, "MET_DOUBLE": 8}
+
+
+def _read_text_header(path: Path, is_end) -> tuple[list[str], int]:
+    """The header lines of a text-headed format up to the line where ``is_end(line)`` (kept), and
+    the byte offset after it (the attached data's start)."""
+    lines: list[str] = []
+    with open(path, "rb") as f:
+        for _ in range(1000):
+            raw = f.readline(1 << 16)
+            if not raw:
+                break
+            line = raw.decode("latin-1").rstrip("\r\n")
+            lines.append(line)
+            if is_end(line):
+                break
+        return lines, f.tell()
+
+
+def _data_file(path: Path, name: str) -> Path:
+    data = path.parent / name
+    if not data.is_file():
+        raise NotFoundError(path, f"its voxel data file {name} is missing")
+    return data
+
+
+def _check_metaimage(path: Path) -> None:
+    """Length of a MetaImage's voxel data (attached or in ElementDataFile) against its header."""
+    lines, start = _read_text_header(
+        path, lambda line: line.split("=", 1)[0].strip().lower() == "elementdatafile")
+    fields = {k.strip().lower(): v.strip() for k, _, v in (ln.partition("=") for ln in lines)}
+    item = _META_ITEM_BYTES.get(fields.get("elementtype", "").upper())
+    try:
+        sizes = [int(v) for v in fields.get("dimsize", "").split()]
+        channels = int(fields.get("elementnumberofchannels", "1"))
+        header_size = int(fields.get("headersize", "0"))
+    except ValueError as exc:
+        raise UnsupportedFormatError(path, f"bad MetaImage header ({exc})") from exc
+    data_name = fields.get("elementdatafile", "")
+    if not data_name:
+        raise UnsupportedFormatError(path, "not a MetaImage file (no ElementDataFile)")
+    if (item is None or not sizes or fields.get("binarydata", "true").lower() == "false"
+            or data_name.upper() == "LIST" or " " in data_name or "%" in data_name):
+        return  # ASCII data, a list of slice files or an unknown type: left to ITK
+    expected = int(np.prod(sizes, dtype=np.int64)) * channels * item
+    data = path if data_name.upper() == "LOCAL" else _data_file(path, data_name)
+    offset = start if data is path else max(0, header_size)
+    where = "file" if data is path else f"data file {data.name}"
+    if fields.get("compresseddata", "false").lower() == "true":
+        try:
+            with open(data, "rb") as f:
+                f.seek(offset)
+                held = _count_voxel_bytes(_blocks(f, True), 0, expected)[0]
+        except zlib.error as exc:
+            raise DecodeError(path, f"damaged compressed voxel data ({exc})") from exc
+    elif header_size == -1:  # the data is the end of the file
+        held = data.stat().st_size - (start if data is path else 0)
+    else:
+        held = data.stat().st_size - offset
+    if held < expected:
+        raise TruncatedFileError(path, _truncated(expected, max(0, held), where))
+
+
+#: Bytes per value of the NRRD types (every spelling the format allows).
+_NRRD_ITEM_BYTES = {
+    **dict.fromkeys(("signed char", "int8", "int8_t", "uchar", "unsigned char", "uint8",
+                     "uint8_t"), 1),
+    **dict.fromkeys(("short", "short int", "signed short", "signed short int", "int16",
+                     "int16_t", "ushort", "unsigned short", "unsigned short int", "uint16",
+                     "uint16_t"), 2),
+    **dict.fromkeys(("int", "signed int", "int32", "int32_t", "uint", "unsigned int", "uint32",
+                     "uint32_t", "float"), 4),
+    **dict.fromkeys(("longlong", "long long", "long long int", "signed long long",
+                     "signed long long int", "int64", "int64_t", "ulonglong",
+                     "unsigned long long", "unsigned long long int", "uint64", "uint64_t",
+                     "double"), 8),
+}
+
+
+def _check_nrrd(path: Path) -> None:
+    """Length of a NRRD's raw or gzip voxel data (attached or in its data file)."""
+    lines, start = _read_text_header(path, lambda line: line == "")
+    if not lines or not lines[0].startswith("NRRD"):
+        raise UnsupportedFormatError(path, "not a NRRD file (no NRRD magic)")
+    fields: dict[str, str] = {}
+    for line in lines[1:]:
+        if line.startswith("#") or ":=" in line or ":" not in line:
+            continue
+        key, _, value = line.partition(":")
+        fields[key.strip().lower().replace(" ", "")] = value.strip()
+    item = _NRRD_ITEM_BYTES.get(" ".join(fields.get("type", "").lower().split()))
+    encoding = fields.get("encoding", "").lower()
+    try:
+        sizes = [int(v) for v in fields.get("sizes", "").split()]
+        line_skip = int(fields.get("lineskip", "0"))
+        byte_skip = int(fields.get("byteskip", "0"))
+    except ValueError as exc:
+        raise UnsupportedFormatError(path, f"bad NRRD header ({exc})") from exc
+    data_name = fields.get("datafile", "")
+    if (item is None or not sizes or encoding not in ("raw", "gzip", "gz")
+            or data_name.upper().startswith("LIST") or " " in data_name or "%" in data_name):
+        return  # text or bzip2 data, a list of files or an unknown type: left to ITK
+    expected = int(np.prod(sizes, dtype=np.int64)) * item
+    data = _data_file(path, data_name) if data_name else path
+    where = "file" if data is path else f"data file {data.name}"
+    with open(data, "rb") as f:
+        f.seek(start if data is path else 0)
+        for _ in range(max(0, line_skip)):
+            f.readline()
+        if encoding == "raw":
+            if byte_skip == -1:  # the data is the end of the file
+                held = data.stat().st_size - f.tell()
+            else:
+                held = data.stat().st_size - f.tell() - byte_skip
+        else:
+            try:  # the byte skip applies to the inflated data
+                held = _count_voxel_bytes(_blocks(f, True), max(0, byte_skip), expected)[0]
+            except zlib.error as exc:
+                raise DecodeError(path, f"damaged gzip voxel data ({exc})") from exc
+    if held < expected:
+        raise TruncatedFileError(path, _truncated(expected, max(0, held), where))
+
+
+def _itk_read(path: Path):
+    """``sitk.ReadImage`` of exactly this file.
+
+    ITK's NIfTI reader, given ``x.nii.gz``, reads ``x.nii`` (or ``x.hdr``) when one lies beside
+    it: such a file is read through a link (or copy) in a folder of its own.
+    """
+    import SimpleITK as sitk
+
+    name = path.name
+    if not name.lower().endswith(".nii.gz"):
+        return sitk.ReadImage(str(path))
+    stem = name[: -len(".nii.gz")]
+    if not any(path.with_name(stem + s).exists() for s in (".nii", ".hdr", ".NII", ".HDR")):
+        return sitk.ReadImage(str(path))
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="scoat-read-") as tmp:
+        alias = Path(tmp) / "volume.nii.gz"
+        try:
+            alias.symlink_to(path.resolve())
+        except OSError:
+            shutil.copyfile(path, alias)
+        return sitk.ReadImage(str(alias))
 
 
 def _suffix(path: Path) -> str:

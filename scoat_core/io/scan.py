@@ -3,7 +3,8 @@
 Only the header of each file is parsed (``stop_before_pixels`` and a fixed list of tags), so a
 folder of thousands of files is listed in seconds. Each series is classified as *usable* (a CT
 image series the lung analysis can read) or excluded with a reason, and
-:meth:`StudyRecord.best_series` picks the series to analyse in each study.
+:meth:`StudyRecord.best_series` picks the series to analyse in each study; the rules of both
+are in :mod:`scoat_core.io.series_choice`.
 
 File handling:
 
@@ -29,7 +30,7 @@ import os
 import re
 import struct
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import Path
@@ -47,21 +48,20 @@ from scoat_core.io.errors import (
     ScoatIOError,
     TruncatedFileError,
 )
+from scoat_core.io.series_choice import (
+    CT_SOP_CLASSES,
+    ENHANCED_SOP_CLASSES,
+    exclusion_reason,
+    is_axial,
+    is_localizer,
+    series_preference_key,
+)
 from scoat_core.progress import Cancelled
 from scoat_core.volume import ExamInfo
 
 Progress = Callable[[int, int], None]
 Cancel = Callable[[], bool]
 
-CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
-ENHANCED_CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2.1"
-LEGACY_CONVERTED_ENHANCED_CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2.2"
-CT_SOP_CLASSES = frozenset(
-    {CT_IMAGE_STORAGE, ENHANCED_CT_IMAGE_STORAGE, LEGACY_CONVERTED_ENHANCED_CT_IMAGE_STORAGE}
-)
-ENHANCED_SOP_CLASSES = frozenset(
-    {ENHANCED_CT_IMAGE_STORAGE, LEGACY_CONVERTED_ENHANCED_CT_IMAGE_STORAGE}
-)
 
 #: Suffixes ignored without opening the file (volume files are listed by ``io.exams``).
 # fmt: off
@@ -87,36 +87,6 @@ SCAN_TAGS = [
     "ImageOrientationPatient", "NumberOfFrames", "SamplesPerPixel", "GantryDetectorTilt",
     "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence",
 ]  # fmt: skip
-
-# SOP classes (a UID and its sub-UIDs) that are never CT image series, with the reason shown.
-_EXCLUDED_SOP_CLASSES = [
-    ("1.2.840.10008.5.1.4.1.1.88.67", "radiation dose report (SR), not an image"),
-    ("1.2.840.10008.5.1.4.1.1.88", "structured report (SR), not an image"),
-    ("1.2.840.10008.5.1.4.1.1.66.4", "segmentation object (SEG), not a CT image"),
-    ("1.2.840.10008.5.1.4.1.1.481.3", "RT structure set (RTSTRUCT), not a CT image"),
-    ("1.2.840.10008.5.1.4.1.1.481", "radiotherapy object, not a CT image"),
-    ("1.2.840.10008.5.1.4.1.1.11", "presentation state, not an image"),
-    ("1.2.840.10008.5.1.4.1.1.7", "secondary capture image (screenshot), not a CT series"),
-    ("1.2.840.10008.5.1.4.1.1.104", "encapsulated document, not an image"),
-    ("1.2.840.10008.5.1.4.1.1.66", "raw data or registration object, not an image"),
-]
-_NON_IMAGE_MODALITIES = {
-    "SR": "structured report (SR), not an image",
-    "SEG": "segmentation object (SEG), not a CT image",
-    "RTSTRUCT": "RT structure set (RTSTRUCT), not a CT image",
-    "PR": "presentation state, not an image",
-    "KO": "key object selection, not an image",
-    "DOC": "encapsulated document, not an image",
-}
-_LOCALIZER_WORDS = ("scout", "topogram", "localizer", "localiser", "surview", "scanogram")
-
-# Reconstruction kernels for lung (score 2) or sharp/bone (score 1); see `kernel_score`.
-_LUNG_KERNEL = re.compile(
-    r"LUNG|\bBL\d{2}|\b[BI]7\d|\bL\b|\bY[ABC]\b|\bFC5[0-9]\b|\bFC8[0-9]\b|\bLU\b|\bPULM"
-)
-_SHARP_KERNEL = re.compile(
-    r"BONE|SHARP|EDGE|DETAIL|HIGH ?RES|HRCT|\b(?:B|I|BR|HR|QR)[5-9]\d|\bFC[34]\d\b|\bY[D-F]\b"
-)
 
 
 # ------------------------------------------------------------------------------ data model
@@ -147,6 +117,10 @@ class SeriesRecord:
     is_enhanced_multiframe: bool
     n_frames: int
     transfer_syntax: str = ""
+    unread: list[FileProblem] = field(default_factory=list)
+    """Files of this series (by their SeriesInstanceUID, or lying in its folder when the header
+    is unreadable too) that could not be read: truncated or not readable. Their slices are
+    missing, and the reader names them."""
 
     @property
     def folder(self) -> str:
@@ -156,7 +130,7 @@ class SeriesRecord:
     @property
     def is_axial(self) -> bool:
         """True when the slice normal is closest to the patient's z axis (or unknown)."""
-        return self.orientation is None or _is_axial(self.orientation)
+        return self.orientation is None or is_axial(self.orientation)
 
     @property
     def is_localizer(self) -> bool:
@@ -338,74 +312,6 @@ def exam_info_from_dataset(ds: Dataset, source: str | Path = "") -> ExamInfo:
     )
 
 
-# ---------------------------------------------------------------------- classification
-def _is_axial(orientation: Iterable[float]) -> bool:
-    o = np.asarray(list(orientation), dtype=float)
-    normal = np.cross(o[:3], o[3:6])
-    return bool(np.argmax(np.abs(normal)) == 2)
-
-
-def is_localizer(
-    image_type: Iterable[str], description: str, orientation: Iterable[float] | None, n: int
-) -> bool:
-    """ImageType LOCALIZER, or 1–3 non-axial images described as a scout/topogram/localizer."""
-    if any(t.upper() == "LOCALIZER" for t in image_type):
-        return True
-    if n > 3 or not any(w in description.lower() for w in _LOCALIZER_WORDS):
-        return False
-    return orientation is None or not _is_axial(orientation)
-
-
-def exclusion_reason(sop_class_uid: str, modality: str, samples_per_pixel: int | None) -> str:
-    """Why a series is not a CT image series ("" when it is one)."""
-    for base, reason in _EXCLUDED_SOP_CLASSES:
-        if sop_class_uid == base or sop_class_uid.startswith(base + "."):
-            return reason
-    if modality.upper() in _NON_IMAGE_MODALITIES:
-        return _NON_IMAGE_MODALITIES[modality.upper()]
-    if modality.upper() != "CT":
-        return f"modality {modality or 'unknown'} is not CT"
-    if sop_class_uid not in CT_SOP_CLASSES:
-        return f"SOP class {sop_class_uid or 'unknown'} is not a CT image storage class"
-    if samples_per_pixel not in (None, 1):
-        return "colour image, not a CT slice"
-    return ""
-
-
-def kernel_score(kernel: str, description: str = "") -> int:
-    """2 for a lung kernel, 1 for a sharp/bone kernel, 0 otherwise (soft tissue, unknown).
-
-    Lung: "LUNG" in the kernel or series description, Siemens ``Bl57``/``B70f``/``I70f``,
-    Philips ``L``/``YA``/``YB``/``YC``, Canon ``FC5x``/``FC8x``. Sharp/bone: BONE, SHARP, EDGE,
-    DETAIL, HRCT, Siemens/other letter kernels numbered 50–99 (``B60f``, ``Br64``, ``Hr68``...),
-    Canon ``FC3x``/``FC4x``, Philips ``YD``–``YF``.
-    """
-    k = kernel.upper()
-    if _LUNG_KERNEL.search(k) or "LUNG" in description.upper():
-        return 2
-    if _SHARP_KERNEL.search(k):
-        return 1
-    return 0
-
-
-def series_preference_key(s: SeriesRecord) -> tuple:
-    """Sort key, smallest = preferred: axial, consistent orientation, more slices, thinner
-    slices, lung then sharp kernel, ORIGINAL image, then lowest series number and UID."""
-    mixed = any("orientation" in w for w in s.warnings)
-    original = bool(s.image_type) and s.image_type[0].upper() == "ORIGINAL"
-    return (
-        not s.is_axial,
-        s.is_localizer,
-        mixed,
-        -s.n_frames,
-        s.slice_thickness if s.slice_thickness else float("inf"),
-        -kernel_score(s.kernel, s.description),
-        not original,
-        s.series_number if s.series_number is not None else 1 << 30,
-        s.series_uid,
-    )
-
-
 # ------------------------------------------------------------------------- file reading
 @dataclass
 class FileHeader:
@@ -555,18 +461,77 @@ def _walk(path: Path, problems: list[FileProblem]) -> tuple[list[str], int]:
             if name.startswith(".") or name.upper() == "DICOMDIR":
                 continue
             seen += 1
-            if _suffix(name) not in IGNORED_SUFFIXES:
+            suffix = _suffix(name)
+            if suffix in (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"):
+                kind = {".jpg": "JPEG", ".tif": "TIFF"}.get(suffix, suffix[1:].upper())
+                problems.append(FileProblem(os.path.join(root, name),
+                                            f"not DICOM or a volume file ({kind} image)"))
+            elif suffix not in IGNORED_SUFFIXES:
                 candidates.append(os.path.join(root, name))
     return candidates, seen
 
 
-def _scan_one(path: str, problems: list[FileProblem]) -> FileHeader | None:
+def _scan_one(
+    path: str, problems: list[FileProblem], unread: list[tuple[FileProblem, str | None]]
+) -> FileHeader | None:
     named_dicom = _suffix(path) in DICOM_SUFFIXES
     try:
         return read_header(path, require_dicom=named_dicom)
     except ScoatIOError as exc:
-        problems.append(FileProblem(path, exc.problem))
+        problem = FileProblem(path, exc.problem)
+        problems.append(problem)
+        if isinstance(exc, (TruncatedFileError, PermissionDeniedError)):
+            unread.append((problem, _series_uid_of(path)))
     return None
+
+
+def _series_uid_of(path: str) -> str | None:
+    """The SeriesInstanceUID of a file that cannot be read whole (None when its header is cut
+    before it, or the file cannot be opened)."""
+    try:
+        ds = pydicom.dcmread(
+            path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"], force=True
+        )
+    except (
+        OSError,
+        EOFError,
+        struct.error,
+        InvalidDicomError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+    ):
+        return None
+    uid = _text(ds, "SeriesInstanceUID")
+    return uid or None
+
+
+def unread_note(n: int) -> str:
+    """The scan's warning for a series with ``n`` unreadable files (the reader's starts so)."""
+    return f"{n} file{'s' if n > 1 else ''} of the series could not be read"
+
+
+def _attach_unread(
+    patients: list[PatientRecord], unread: list[tuple[FileProblem, str | None]]
+) -> list[PatientRecord]:
+    """Give each series the unreadable files that belong to it (see ``SeriesRecord.unread``)."""
+    if not unread:
+        return patients
+    for series in (s for p in patients for st in p.studies for s in st.series):
+        folders = {os.path.dirname(f) for f in series.files}
+        series.unread = [
+            problem
+            for problem, uid in unread
+            if (
+                uid == series.series_uid
+                if uid is not None
+                else os.path.dirname(problem.path) in folders
+            )
+        ]
+        if series.unread:
+            series.warnings.append(unread_note(len(series.unread)))
+    return patients
 
 
 def scan_path(
@@ -581,6 +546,7 @@ def scan_path(
     if not path.exists():
         raise NotFoundError(path, "no such file or folder")
     problems: list[FileProblem] = []
+    unread: list[tuple[FileProblem, str | None]] = []
     candidates, seen = _walk(path, problems)
     headers: list[FileHeader] = []
     with warnings.catch_warnings():  # pydicom warns about every oddity; problems say enough
@@ -588,12 +554,12 @@ def scan_path(
         for i, file in enumerate(candidates):
             if cancel is not None and cancel():
                 raise Cancelled(f"scan of {path} cancelled")
-            header = _scan_one(file, problems)
+            header = _scan_one(file, problems, unread)
             if header is not None:
                 headers.append(header)
             if progress is not None:
                 progress(i + 1, len(candidates))
-        return ScanResult(group_headers(headers), problems, seen)
+        return ScanResult(_attach_unread(group_headers(headers), unread), problems, seen)
 
 
 # ---------------------------------------------------------------------------- grouping

@@ -101,14 +101,24 @@ class ReportData:
 
     @property
     def model_line(self) -> str:
-        """Model name, width and the first 12 hex digits of its SHA-256."""
+        """Model name, width and the first 12 hex digits of its SHA-256; "UNVERIFIED weights"
+        when the model, or the analysis of any exam, used weights nothing verified."""
         m = self.model or {}
         parts = [str(m.get("name") or "unknown model")]
         if m.get("width"):
             parts.append(f"width {m['width']}")
         if m.get("sha256"):
             parts.append(f"sha256 {str(m['sha256'])[:12]}")
+        if self.weights_unverified:
+            parts.append("UNVERIFIED weights")
         return "Model " + " · ".join(parts)
+
+    @property
+    def weights_unverified(self) -> bool:
+        """True when the model or any exam's analysis says its weights were not verified."""
+        return (self.model or {}).get("verified") is False or any(
+            e.metrics.get("weights_verified") is False
+            or (e.metrics.get("model") or {}).get("verified") is False for e in self.exams)
 
 
 class KeyImages(NamedTuple):

@@ -11,11 +11,13 @@ Cache paths are stored relative to the cache folder; source paths are absolute. 
 one transaction. Files are complete and renamed into place before the transaction that refers to
 them commits, and replaced files are removed only after it commits, so a crash at any point
 leaves the database consistent: at worst an unreferenced file, which :meth:`Store.vacuum_cache`
-removes. A result made by another model (SHA-256) or analysis version is *stale*
-(:meth:`AnalysisRow.is_stale`).
+removes. A result made by another model (SHA-256) or analysis version, or from a CT that has
+changed since (the hash of the voxels read from the source differs), is *stale*
+(:meth:`AnalysisRow.is_stale`). A damaged database file raises :class:`StoreDamagedError` on
+opening; :func:`move_aside` renames it (with its ``-wal``/``-shm`` files) so a new one can start.
 """
 
-from scoat_core.store.facade import Store
+from scoat_core.store.facade import Store, damaged_name, move_aside
 from scoat_core.store.results import LUNG_MASK, OPACITY_MASK
 from scoat_core.store.rows import (
     AnalysisRow,
@@ -23,6 +25,7 @@ from scoat_core.store.rows import (
     PatientRow,
     SeriesRow,
     SourceMissingError,
+    StoreDamagedError,
     StoreError,
 )
 from scoat_core.store.schema import SCHEMA_VERSION
@@ -37,5 +40,8 @@ __all__ = [
     "SeriesRow",
     "SourceMissingError",
     "Store",
+    "StoreDamagedError",
     "StoreError",
+    "damaged_name",
+    "move_aside",
 ]

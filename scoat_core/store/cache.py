@@ -1,8 +1,16 @@
 """The CT cache: loading a series' CT (from the uncompressed NIfTI cache or its source),
-writing the cache, the raw NIfTI reader, and removing unreferenced cache files."""
+writing the cache, the raw NIfTI reader, and removing unreferenced cache files.
+
+The cache is keyed on content: each read from the source hashes the CT (:func:`content_hash`,
+voxels and geometry) into the series row. When the source gives another hash than the one the
+cache and the analyses were made from (re-imported with the same UIDs but other pixels), the
+cache is dropped and the analyses count as stale. A re-import drops the cache reference, so the
+next load reads the source and checks.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -42,9 +50,33 @@ class CacheMixin(PatientsMixin):
                 return vol
         vol = self._read_source(row, exam_date)
         vol.info = vol.info.replace(study_date=exam_date) if exam_date else vol.info
+        self._note_content(row, vol)
         if cache:
             self._write_ct_cache(pk, vol)
         return vol
+
+    def _note_content(self, row: sqlite3.Row, vol: Volume) -> None:
+        """Record the hash of the CT just read from the source; when it differs from the one
+        recorded, drop the cache (made from the other CT) and log it (its analyses are stale:
+        :attr:`~scoat_core.store.AnalysisRow.ct_changed`)."""
+        digest = content_hash(vol)
+        if row["content_hash"] == digest:
+            return
+        changed = row["content_hash"] is not None
+        values: dict = {"content_hash": digest}
+        if changed:
+            values.update(ct_cache=None, **_measured(vol.shape, vol.spacing, vol.is_hu,
+                                                     vol.warnings))
+        with self._tx() as db:
+            current = db.execute("SELECT ct_cache FROM series WHERE id = ?",
+                                 (row["id"],)).fetchone()
+            _update(db, "series", row["id"], values)
+        if changed:
+            log.warning("series %s: %s now holds another CT than the one analysed (same UIDs, "
+                        "other voxels or geometry); its cache is dropped and its analysis is out "
+                        "of date", row["id"], row["source"])
+            if current is not None and current["ct_cache"]:
+                self._remove(self.cache_dir / current["ct_cache"])
 
     def _read_cache(self, row: sqlite3.Row, info: ExamInfo) -> Volume | None:
         path = self.cache_dir / row["ct_cache"]
@@ -115,6 +147,17 @@ class CacheMixin(PatientsMixin):
                     self._remove(path)
                     removed.append(path)
         return removed
+
+
+def content_hash(vol: Volume) -> str:
+    """BLAKE2b of a CT as read: its voxel bytes, dtype, shape and geometry (about 1 GB/s)."""
+    array = np.ascontiguousarray(vol.array)
+    h = hashlib.blake2b(digest_size=16)
+    geometry = [np.round(np.asarray(v, float), 5).tolist()
+                for v in (vol.spacing, vol.origin, vol.direction)]
+    h.update(json.dumps([array.dtype.str, list(array.shape), geometry, bool(vol.is_hu)]).encode())
+    h.update(array.reshape(-1).view(np.uint8))
+    return h.hexdigest()
 
 
 def _read_nifti(path: Path, info: ExamInfo, *, is_hu: bool) -> Volume:

@@ -26,18 +26,22 @@ class ImportsMixin(StoreBase):
         usable selection (the user's choice wins on re-import).
         """
         touched: list[int] = []
+        dropped: list[str] = []
         with self._tx() as db:
             for entry in inventory.patients:
-                pk = self._import_patient(db, entry)
+                pk = self._import_patient(db, entry, dropped)
                 if pk not in touched:
                     touched.append(pk)
+        for rel in dropped:  # after the commit, as every replaced cache file
+            self._remove(self.cache_dir / rel)
         return touched
 
-    def _import_patient(self, db: sqlite3.Connection, entry: PatientEntry) -> int:
+    def _import_patient(self, db: sqlite3.Connection, entry: PatientEntry,
+                        dropped: list[str]) -> int:
         keys = [_exam_key(e) for e in entry.exams]
         pk = self._patient_for(db, entry, keys)
         for exam, key in zip(entry.exams, keys, strict=True):
-            self._import_exam(db, pk, exam, key)
+            self._import_exam(db, pk, exam, key, dropped)
         return pk
 
     def _patient_for(self, db: sqlite3.Connection, entry: PatientEntry, keys: list[str]) -> int:
@@ -68,7 +72,7 @@ class ImportsMixin(StoreBase):
         return int(cur.lastrowid)
 
     def _import_exam(self, db: sqlite3.Connection, patient_pk: int, exam: ExamEntry,
-                     key: str) -> None:
+                     key: str, dropped: list[str]) -> None:
         row = db.execute("SELECT id, study_date FROM exams WHERE key = ?", (key,)).fetchone()
         if row is None:
             cur = db.execute(
@@ -84,7 +88,7 @@ class ImportsMixin(StoreBase):
                            (_iso(exam.study_date), exam_pk))
         wanted = None
         for s in exam.series:
-            pk = self._import_series(db, exam_pk, s)
+            pk = self._import_series(db, exam_pk, s, dropped)
             if s.selected and s.usable:
                 wanted = pk
         current = db.execute(
@@ -95,15 +99,20 @@ class ImportsMixin(StoreBase):
             db.execute("UPDATE series SET selected = 1 WHERE id = ?", (wanted,))
         _drop_no_date_warnings(db, exam_pk)
 
-    def _import_series(self, db: sqlite3.Connection, exam_pk: int, s: SeriesEntry) -> int:
+    def _import_series(self, db: sqlite3.Connection, exam_pk: int, s: SeriesEntry,
+                       dropped: list[str]) -> int:
+        """Insert or update a series; an update drops its CT cache (its path goes to
+        ``dropped``), so that the next load reads the source again and compares the content
+        hash: the same UIDs may come with other pixels."""
         source = _series_source(s)
         uid = s.info.series_uid
         if s.kind == "dicom" and uid:
-            row = db.execute("SELECT id, source FROM series WHERE exam_pk = ? AND series_uid = ?",
-                             (exam_pk, uid)).fetchone()
+            row = db.execute("SELECT id, source, ct_cache FROM series WHERE exam_pk = ? AND"
+                             " series_uid = ?", (exam_pk, uid)).fetchone()
         else:
             row = db.execute(
-                "SELECT id, source FROM series WHERE exam_pk = ? AND series_uid = ? AND source = ?",
+                "SELECT id, source, ct_cache FROM series WHERE exam_pk = ? AND series_uid = ?"
+                " AND source = ?",
                 (exam_pk, uid, source),
             ).fetchone()
         if row is not None and row["source"] != source and Path(row["source"]).exists():
@@ -125,6 +134,9 @@ class ImportsMixin(StoreBase):
             return int(cur.lastrowid)
         if not s.usable:
             values["selected"] = 0
+        if row["ct_cache"]:
+            values["ct_cache"] = None
+            dropped.append(row["ct_cache"])
         _update(db, "series", int(row["id"]), values)
         return int(row["id"])
 

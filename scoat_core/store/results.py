@@ -24,18 +24,28 @@ LUNG_MASK, OPACITY_MASK = "lung_mask.nii.gz", "opacity_mask.nii.gz"
 class ResultsMixin(PatientsMixin):
     """Saved analyses (masks in ``analyses/series-<pk>-<token>/``) and why analyses failed."""
 
-    def save_analysis(self, series_pk: int, result: AnalysisResult,
-                      software_version: str) -> AnalysisRow:
-        """Store a result (masks as ``.nii.gz`` in the cache), replacing the previous one."""
+    def save_analysis(self, series_pk: int, result: AnalysisResult, software_version: str,
+                      content_hash: str | None = None) -> AnalysisRow:
+        """Store a result (masks as ``.nii.gz`` in the cache), replacing the previous one.
+
+        ``content_hash`` is that of the CT analysed (default: the series' as last read from its
+        source, which its cache holds). A mask written incompletely (a full disk) raises
+        :class:`OSError` naming it, and nothing is saved.
+        """
+        from scoat_core.analysis.output import check_nifti_complete
         from scoat_core.io.images import write_mask
 
         self.series_row(series_pk)  # KeyError before writing anything
+        if content_hash is None:
+            row = self._rows("SELECT content_hash FROM series WHERE id = ?", (series_pk,))
+            content_hash = row[0]["content_hash"]
         token = uuid.uuid4().hex[:12]
         tmp = self.cache_dir / "tmp" / f"analysis-{series_pk}-{token}"
         rel = Path("analyses") / f"series-{series_pk}-{token}"
         try:
-            write_mask(result.lung, tmp / LUNG_MASK)
-            write_mask(result.opacity, tmp / OPACITY_MASK)
+            for name, mask in ((LUNG_MASK, result.lung), (OPACITY_MASK, result.opacity)):
+                write_mask(mask, tmp / name)
+                check_nifti_complete(tmp / name)
             os.replace(tmp, self.cache_dir / rel)
         except BaseException:
             self._remove(tmp)
@@ -50,11 +60,11 @@ class ResultsMixin(PatientsMixin):
                 cur = db.execute(
                     "INSERT INTO analyses (series_pk, created, software_version, model_name,"
                     " model_width, model_sha256, device, seconds, metrics_json, lung_mask,"
-                    " opacity_mask) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " opacity_mask, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (series_pk, _now(), software_version, str(model.get("name") or ""),
                      model.get("width"), str(model.get("sha256") or ""), result.device,
                      float(result.seconds), json.dumps(result.to_json(), default=str),
-                     str(rel / LUNG_MASK), str(rel / OPACITY_MASK)),
+                     str(rel / LUNG_MASK), str(rel / OPACITY_MASK), content_hash),
                 )
                 pk = int(cur.lastrowid)
         except BaseException:
@@ -91,7 +101,8 @@ class ResultsMixin(PatientsMixin):
         return rows[0] if rows else None
 
     def _analysis_by(self, where: str, args: tuple) -> list[AnalysisRow]:
-        rows = self._rows(f"SELECT a.* FROM analyses a WHERE {where}", args)
+        rows = self._rows("SELECT a.*, s.content_hash AS series_hash FROM analyses a JOIN"
+                          f" series s ON s.id = a.series_pk WHERE {where}", args)
         return [self._analysis_row(r) for r in rows]
 
     def _analysis_row(self, r: sqlite3.Row) -> AnalysisRow:
@@ -102,6 +113,8 @@ class ResultsMixin(PatientsMixin):
             r["id"], r["series_pk"], datetime.fromisoformat(r["created"]),
             r["software_version"], model, r["device"], r["seconds"], metrics,
             self.cache_dir / r["lung_mask"], self.cache_dir / r["opacity_mask"],
+            ct_changed=None not in (r["content_hash"], r["series_hash"])
+            and r["content_hash"] != r["series_hash"],
         )
 
     def analyses_for_patient(self, patient_pk: int) -> list[tuple[ExamRow, AnalysisRow | None]]:
@@ -120,8 +133,14 @@ class ResultsMixin(PatientsMixin):
         if exam_date is not None:
             info = info.replace(study_date=exam_date)
         try:
-            return (_read_nifti(row.lung_mask, info, is_hu=False),
-                    _read_nifti(row.opacity_mask, info, is_hu=False))
+            masks = (_read_nifti(row.lung_mask, info, is_hu=False),
+                     _read_nifti(row.opacity_mask, info, is_hu=False))
         except (OSError, RuntimeError) as exc:
             raise StoreError(f"the saved result files are missing or damaged ({exc});"
                              " analyse the exam again") from exc
+        shape = json.loads(series["shape"]) if series["shape"] else None
+        if shape is not None and list(masks[0].shape) != shape:
+            raise StoreError(f"the saved result ({masks[0].shape}) was made from another CT than"
+                             f" the one now at {series['source']} ({tuple(shape)});"
+                             " analyse the exam again")
+        return masks

@@ -20,6 +20,16 @@ class StoreError(UserError):
     """The database or its cache cannot be used as asked (message for the user)."""
 
 
+class StoreDamagedError(StoreError):
+    """The database file is damaged (truncated, garbage, failed integrity check): it can be
+    moved aside (:func:`scoat_core.store.move_aside`) and a new one started."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: the database is damaged ({reason})")
+
+
 class SourceMissingError(UserError):
     """The files a series was imported from are no longer where they were."""
 
@@ -88,14 +98,19 @@ class AnalysisRow:
     """``AnalysisResult.to_json()`` as saved."""
     lung_mask: Path
     opacity_mask: Path
+    ct_changed: bool = False
+    """The series' CT, read again from its source, is not the one this analysis was made from
+    (same UIDs, other voxels or geometry: see ``Store.load_volume``)."""
 
     def is_stale(self, current_model_sha: str) -> bool:
-        """True when made by another model than the one now in use, or by another version of
-        the analysis method (:data:`scoat_core.ANALYSIS_VERSION`)."""
+        """True when made by another model than the one now in use, by another version of the
+        analysis method (:data:`scoat_core.ANALYSIS_VERSION`), or from a CT that has changed
+        since (:attr:`ct_changed`)."""
         from scoat_core import ANALYSIS_VERSION
 
         return (self.model.get("sha256") != current_model_sha
-                or self.metrics.get("analysis_version") != ANALYSIS_VERSION)
+                or self.metrics.get("analysis_version") != ANALYSIS_VERSION
+                or self.ct_changed)
 
 
 def _now() -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from scoat_core.store.rows import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA_V1 = (
     """CREATE TABLE patients (
@@ -81,10 +81,18 @@ def _add_failures_v2(db: sqlite3.Connection) -> None:
         message TEXT NOT NULL)""")
 
 
+def _add_content_hashes_v3(db: sqlite3.Connection) -> None:
+    """The hash of a series' CT as last read from its source, and of the CT each analysis was
+    made from (NULL: not known yet, e.g. made before this version; never counted as changed)."""
+    db.execute("ALTER TABLE series ADD COLUMN content_hash TEXT")
+    db.execute("ALTER TABLE analyses ADD COLUMN content_hash TEXT")
+
+
 #: ``_MIGRATIONS[n]`` upgrades a database from schema version ``n`` to ``n + 1`` (inside the
 #: opening transaction). Version 0 is an empty file.
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _create_v1,
-                                                                1: _add_failures_v2}
+                                                                1: _add_failures_v2,
+                                                                2: _add_content_hashes_v3}
 
 
 def migrate(db: sqlite3.Connection, db_path: Path) -> None:

@@ -37,6 +37,7 @@ from scoat_core.training import metrics
 from scoat_core.training.augment import AugmentConfig, augment_batch, pad_or_crop, rescale_sample
 from scoat_core.training.data import Sample, kfold_indices
 from scoat_core.training.losses import get_loss, supervised
+from scoat_core.training.threshold_metrics import summarize_curves, threshold_curves
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -137,10 +138,11 @@ def evaluate_model(model, samples: list[Sample], cfg: TrainConfig, device) -> di
     """Metrics of ``model`` on whole samples (thresholded at THRESHOLD), mean and pooled."""
     seg = SliceSegmenter(model, scale=cfg.scale, device=device)
     probs = seg.predict([s.image for s in samples], batch_size=1)
-    pairs = zip(probs, samples, strict=True)
-    counts = [metrics.counts(p > THRESHOLD, s.mask > 0) for p, s in pairs]
+    counts = [metrics.counts(p > THRESHOLD, s.mask > 0) for p, s in zip(probs, samples,
+                                                                         strict=True)]
+    curves = [threshold_curves(p, s.mask > 0) for p, s in zip(probs, samples, strict=True)]
     model.train()
-    return metrics.summarize(counts)
+    return {**metrics.summarize(counts), "inf_net": summarize_curves(curves)}
 
 
 class Trainer:
@@ -295,4 +297,10 @@ def summarize_folds(run_dir: Path) -> dict[str, object]:
             vals = vals[~np.isnan(vals)]
             out.setdefault(name, {})[kind] = float(vals.mean()) if vals.size else None
             out[name][f"{kind}_sd"] = float(vals.std()) if vals.size else None
+    bench = [f["metrics"]["inf_net"] for f in folds if "inf_net" in f["metrics"]]
+    if bench:  # folds of runs made before the benchmark metrics existed have none
+        out["inf_net"] = {k: {"mean": float(np.mean([b[k] for b in bench])),
+                              "sd": float(np.std([b[k] for b in bench]))}
+                          for k in ("mean_dice", "max_dice", "mean_sen", "mean_spec")}
+        out["inf_net"]["n_folds"] = len(bench)
     return out

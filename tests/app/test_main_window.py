@@ -247,3 +247,60 @@ def test_screenshot_command(tmp_path, timeline_dir):
 
     image = QImage(str(out))
     assert (image.width(), image.height()) == (1200, 800)
+
+
+def _trigger(window, text: str) -> None:
+    from PySide6.QtGui import QAction
+
+    (action,) = [a for a in window.findChildren(QAction) if a.text().startswith(text)]
+    action.trigger()
+
+
+def test_import_that_finds_nothing_says_why(qtbot, app_env, tmp_path, monkeypatch):
+    """File > Import folder… on a folder whose only volume has NaN voxels: the message names the
+    file and the reason, as `scoat info` does."""
+    import app.main_window as main_window
+    from scoat_core.io.images import write_image
+    from scoat_core.volume import Volume
+
+    folder = tmp_path / "in"
+    arr = np.full((4, 8, 8), -1000, np.float32)
+    arr[1, 2, 3] = np.nan
+    write_image(Volume(arr, spacing=(1.0, 1.0, 2.0)), folder / "bad.nii.gz")
+    monkeypatch.setattr(main_window.QFileDialog, "getExistingDirectory",
+                        staticmethod(lambda *a, **k: str(folder)))
+    window = make_window(qtbot)
+    _trigger(window, "&Import folder")
+    wait_idle(qtbot, window)
+    assert window.store.patients() == []
+    (error,) = window.errors
+    assert error.startswith("Nothing imported: ")
+    assert "bad.nii.gz: 1 voxels are NaN or infinite" in error
+    window.close()
+    window.store.close()
+
+
+def test_an_exam_without_a_usable_series_says_why(qtbot, app_env, tmp_path, monkeypatch):
+    """File > Import folder… on an MR study: opening it names why its series is excluded."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    import app.main_window as main_window
+
+    folder = tmp_path / "mr"
+    folder.mkdir()
+    pydicom.dcmread(get_testdata_file("MR_small.dcm")).save_as(folder / "mr.dcm")
+    monkeypatch.setattr(main_window.QFileDialog, "getExistingDirectory",
+                        staticmethod(lambda *a, **k: str(folder)))
+    window = make_window(qtbot)
+    _trigger(window, "&Import folder")
+    wait_idle(qtbot, window)
+    (patient,) = window.store.patients()
+    (exam,) = window.store.exams(patient.id)
+    window.errors.clear()
+    window.open_exam(exam.id)
+    (error,) = window.errors
+    assert error.startswith("Cannot open: This exam has no usable CT series: ")
+    assert "MR" in error
+    window.close()
+    window.store.close()

@@ -57,3 +57,12 @@ def test_volumetry_benchmark_runs(tmp_path):
     subprocess.run(cmd, check=True, capture_output=True, timeout=300)
     (row,) = json.loads(out.read_text())["rows"]
     assert row["true_masks_max_abs_error"] <= 1e-9 and row["inplane_mm"] == 3.0
+
+
+def test_training_benchmark_runs(tmp_path):
+    out = tmp_path / "train.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_training.py"), "--width", "2",
+           "--batch", "1", "--steps", "1", "--size", "32", "--json", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+    result = json.loads(out.read_text())
+    assert result["samples_per_s"]["cpu fp32"] > 0 and result["cpu_class"]

@@ -111,3 +111,96 @@ def test_analyze_folder_of_exams_reports_each_failure(patient_with_a_bad_exam, t
     err = capsys.readouterr().err
     assert status == 3 and err.count("scoat: skipped") == 1
     assert len(list(out.glob("*/metrics.json"))) == 2
+
+
+# ------------------------------------------------------------------ issue 14: output folder, disk
+def scoat_lines(err: str) -> list[str]:
+    """The error lines of the ``scoat`` command (warnings and progress aside)."""
+    return [line for line in err.splitlines()
+            if line.startswith("scoat:") and not line.startswith("scoat: warning")]
+
+
+@pytest.mark.parametrize("command", ["analyze", "timeline"])
+def test_out_that_is_a_file_fails_before_the_analysis(patient, tiny_weights, tmp_path, capsys,
+                                                      monkeypatch, command):
+    import scoat_core.analysis.pipeline as pipeline
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("analysed before checking --out")
+
+    monkeypatch.setattr(pipeline, "analyze", forbidden)
+    monkeypatch.setattr(pipeline, "load_model", forbidden)
+    out = tmp_path / "results.txt"
+    out.write_text("not a folder")
+    exam = sorted(patient.iterdir())[0] / "dicom" if command == "analyze" else patient
+    assert main([command, str(exam), "--out", str(out), "--weights", str(tiny_weights),
+                 "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    (line,) = err.strip().splitlines()
+    assert str(out) in line and "is a file" in line
+    assert out.read_text() == "not a folder"
+
+
+def test_full_disk_is_one_line_naming_the_file(patient, tiny_weights, tmp_path, capsys,
+                                               monkeypatch):
+    import errno
+
+    import scoat_core.analysis.output as output
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(output.csv, "writer", full)  # metrics.csv: disk full
+    exam = sorted(patient.iterdir())[0] / "dicom"
+    out = tmp_path / "a"
+    assert main(["analyze", str(exam), "--out", str(out), "--weights", str(tiny_weights),
+                 "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert scoat_lines(err) == [f"scoat: {out / 'metrics.csv'}: No space left on device"]
+    assert "Traceback" not in err and not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_full_disk_inside_pydicom_prints_no_traceback(patient, tiny_weights, tmp_path, capsys,
+                                                      monkeypatch):
+    """pydicom folds a traceback into the message of an error inside an element."""
+    import errno
+
+    import pydicom.filewriter as filewriter
+
+    real = filewriter.write_data_element
+
+    def full(fp, elem, *args, **kwargs):
+        if elem.tag == 0x7FE00010:  # PixelData of the SEG
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fp, elem, *args, **kwargs)
+
+    monkeypatch.setattr(filewriter, "write_data_element", full)
+    exam = sorted(patient.iterdir())[0] / "dicom"
+    out = tmp_path / "a"
+    assert main(["analyze", str(exam), "--out", str(out), "--weights", str(tiny_weights),
+                 "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert scoat_lines(err) == [f"scoat: {out / 'analysis_seg.dcm'}: No space left on device"]
+    assert "Traceback" not in err and "With tag" not in err and not out.exists()
+
+
+def test_rerun_into_the_same_out_replaces_the_whole_set(patient, tiny_weights, tmp_path,
+                                                        capsys, monkeypatch):
+    exam = sorted(patient.iterdir())[0] / "dicom"
+    out = tmp_path / "a"
+    args = ["analyze", str(exam), "--out", str(out), "--weights", str(tiny_weights),
+            "--device", "cpu"]
+    assert main(args) == 0
+    assert (out / "analysis_seg.dcm").is_file()
+    import scoat_core.io.seg as seg
+
+    def defeated(*a, **k):
+        raise seg.SegError("IM00000.dcm: the SEG cannot be made")
+
+    monkeypatch.setattr(seg, "write_dicom_seg", defeated)
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "DICOM SEG not written: IM00000.dcm: the SEG cannot be made" in err
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["lung_mask.nii.gz", "opacity_mask.nii.gz", "metrics.json", "metrics.csv"])

@@ -349,7 +349,7 @@ def test_empty_and_missing(tmp_path):
     with pytest.raises(EmptyFolderError):
         read_dicom(tmp_path)
     (tmp_path / "readme.txt").write_text("hello")
-    (tmp_path / "preview.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "data.json").write_text("{}")  # a PNG is a named problem (test_volume_file_trust)
     with pytest.raises(EmptyFolderError, match="no DICOM files"):
         read_dicom(tmp_path)
     with pytest.raises(NotFoundError):

@@ -17,11 +17,11 @@ from scoat_core.io.dicom_write import write_dicom_series
 from scoat_core.io.errors import NotFoundError
 from scoat_core.io.scan import (
     exam_info_from_dataset,
-    kernel_score,
     parse_date,
     parse_time,
     scan_path,
 )
+from scoat_core.io.series_choice import kernel_score
 from scoat_core.progress import Cancelled
 from scoat_core.volume import ExamInfo, Volume
 
@@ -182,7 +182,8 @@ def test_folder_with_bad_and_ignored_files(tmp_path):
     (tmp_path / ".cache" / "x.dcm").write_bytes(good[0].read_bytes())
     (tmp_path / "DICOMDIR").write_bytes(b"\0" * 128 + b"DICM")
     result = scan_path(tmp_path)
-    assert sorted(p.path for p in result.problems) == sorted([str(text), str(truncated)])
+    assert sorted(p.path for p in result.problems) == sorted(
+        [str(text), str(truncated), str(tmp_path / "preview.png")])  # PNG: named, skipped
     messages = {p.path: p.message for p in result.problems}
     assert messages[str(truncated)].startswith("truncated")
     assert messages[str(text)].startswith("not a DICOM file")

@@ -21,7 +21,7 @@ from scoat_core.io.dicom_write import write_dicom_series
 from scoat_core.io.exams import find_exams
 from scoat_core.io.images import write_image
 from scoat_core.phantom import make_timeline, write_timeline
-from scoat_core.store import SourceMissingError, Store, StoreError
+from scoat_core.store import SourceMissingError, Store, StoreDamagedError, StoreError
 
 SHA_A, SHA_B = "a" * 64, "b" * 64
 PID = "PHANTOM-0000"
@@ -373,8 +373,9 @@ def test_open_refuses_a_newer_schema_and_a_non_database(tmp_path):
         Store.open(tmp_path / "other.sqlite")
     junk = tmp_path / "junk.sqlite"
     junk.write_bytes(b"not a database at all" * 100)
-    with pytest.raises(StoreError, match="not a SCOAT database"):
+    with pytest.raises(StoreDamagedError, match="damaged") as err:
         Store.open(junk)
+    assert err.value.path == junk and "not an SQLite database" in err.value.reason
 
 
 def test_migration_hook_upgrades_and_keeps_rows(tmp_path, inventory, monkeypatch):
@@ -409,3 +410,134 @@ def test_a_worker_thread_can_save_while_the_gui_thread_reads(tmp_path, inventory
             assert len(store.patients()) == 2
         worker.join()
         assert store.analysis(series.id) == out[0]
+
+
+# ------------------------------------------------------------------ issue 14: damaged file
+def a_database_with_rows(path: Path) -> Path:
+    with Store.open(path) as store, store._tx() as db:
+        for i in range(400):
+            db.execute("INSERT INTO patients (patient_id, name, created) VALUES (?, ?, ?)",
+                       (f"P{i}", "x" * 100, "2024-01-01"))
+    return path
+
+
+def test_a_truncated_or_damaged_database_is_named_with_the_reason(tmp_path):
+    good = a_database_with_rows(tmp_path / "good.sqlite").read_bytes()
+    truncated = tmp_path / "truncated.sqlite"
+    truncated.write_bytes(good[: len(good) // 2])
+    with pytest.raises(StoreDamagedError) as err:
+        Store.open(truncated)
+    assert err.value.path == truncated and "truncated" in err.value.reason
+    assert str(truncated) in str(err.value) and "\n" not in str(err.value)
+    page, by_check = 4096, 0
+    for k in range(1, len(good) // page):  # a damaged page anywhere is found on opening
+        damaged = bytearray(good)
+        damaged[k * page : k * page + 12] = b"\xff" * 12
+        path = tmp_path / f"page{k}.sqlite"
+        path.write_bytes(bytes(damaged))
+        with pytest.raises(StoreDamagedError) as err:
+            Store.open(path).close()
+        assert "\n" not in str(err.value)
+        by_check += "integrity check" in err.value.reason
+    assert by_check  # some only the quick check finds
+
+
+def test_move_aside_keeps_the_damaged_files_and_a_new_store_starts(tmp_path):
+    from datetime import datetime
+
+    from scoat_core.store import damaged_name, move_aside
+
+    db = tmp_path / "data" / "scoat.db"
+    db.parent.mkdir()
+    db.write_bytes(b"garbage" * 1000)
+    (tmp_path / "data" / "scoat.db-wal").write_bytes(b"wal")
+    (tmp_path / "data" / "scoat.db-shm").write_bytes(b"shm")
+    (tmp_path / "data" / "cache" / "ct").mkdir(parents=True)
+    (tmp_path / "data" / "cache" / "ct" / "series-1.nii").write_bytes(b"ct")
+    with pytest.raises(StoreDamagedError):
+        Store.open(db)
+    when = datetime(2024, 5, 6, 7, 8, 9)
+    target = damaged_name(db, when)
+    assert target == db.with_name("scoat.db.damaged-20240506-070809")
+    assert move_aside(db, target) == target
+    assert target.read_bytes() == b"garbage" * 1000
+    assert Path(f"{target}-wal").read_bytes() == b"wal"
+    assert Path(f"{target}-shm").read_bytes() == b"shm"
+    assert (Path(f"{target}.cache") / "ct" / "series-1.nii").read_bytes() == b"ct"
+    assert not db.exists() and not (tmp_path / "data" / "cache").exists()
+    with Store.open(db) as store:
+        assert store.patients() == []
+    store.close()
+    # the same second again: another name, nothing overwritten
+    again = damaged_name(db, when)
+    assert again == db.with_name("scoat.db.damaged-20240506-070809-2")
+    assert move_aside(db, again) == again and target.read_bytes() == b"garbage" * 1000
+    with pytest.raises(StoreError, match="no such file"):
+        move_aside(db)
+
+
+# ------------------------------------------------------------------ issue 14: content hash
+def change_pixels(folder: Path, delta: int = 300) -> None:
+    """Rewrite every slice with other pixels, keeping all UIDs."""
+    import pydicom
+
+    for f in sorted(folder.glob("*.dcm")):
+        ds = pydicom.dcmread(f)
+        ds.PixelData = (ds.pixel_array.astype(np.int16) + delta).tobytes()
+        ds.save_as(f)
+
+
+def test_reimport_with_other_pixels_drops_the_cache_and_the_result_is_stale(tmp_path, phantoms):
+    src = tmp_path / "src"
+    folders = write_timeline(phantoms[:1], src, nifti=False)
+    dicom = next(folders[0]["folder"].glob("dicom*"))
+    with imported(tmp_path, src) as store:
+        series = store.exams(patient_pk(store, PID))[0].selected
+        first = store.load_volume(series)
+        row = store.save_analysis(series.id, result(phantoms[0]), "0.1.0")
+        assert not row.ct_changed and not row.is_stale(SHA_A)
+        store.import_inventory(find_exams(src))  # the same files again: still current
+        assert np.array_equal(store.load_volume(series).array, first.array)
+        assert not store.analysis(series.id).is_stale(SHA_A)
+
+        change_pixels(dicom)  # same UIDs, other pixels
+        store.import_inventory(find_exams(src))
+        again = store.load_volume(store.series_row(series.id))
+        np.testing.assert_array_equal(again.array, first.array + 300)  # not the old cache
+        stale = store.analysis(series.id)
+        assert stale.ct_changed and stale.is_stale(SHA_A)
+        assert store.series_row(series.id).ct_cached  # cached again, with the new pixels
+        np.testing.assert_array_equal(store.load_volume(series).array, again.array)
+        fresh = store.save_analysis(series.id, result(phantoms[0]), "0.1.0")
+        assert not fresh.ct_changed and not fresh.is_stale(SHA_A)
+
+
+def test_a_version_2_database_gains_content_hashes(tmp_path, inventory, phantoms, monkeypatch):
+    import scoat_core.store.schema as schema
+
+    db = tmp_path / "v2.sqlite"
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    with Store.open(db) as store:
+        store.import_inventory(inventory)
+        series = store.exams(patient_pk(store, PID))[0].selected
+        with store._tx() as conn:  # a version-2 analysis row (no content_hash column)
+            conn.execute(
+                "INSERT INTO analyses (series_pk, created, software_version, model_sha256,"
+                " metrics_json, lung_mask, opacity_mask) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (series.id, "2024-01-01T00:00:00+00:00", "0.1.0", SHA_A,
+                 json.dumps(result(phantoms[0]).to_json()), "x/l.nii.gz", "x/o.nii.gz"))
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert "content_hash" not in {r[1] for r in conn.execute("PRAGMA table_info(series)")}
+    monkeypatch.undo()
+    with Store.open(db) as store:
+        row = store.analysis(series.id)
+        assert row is not None and not row.ct_changed and not row.is_stale(SHA_A)
+        store.load_volume(series)  # the first read from the source records the hash
+        assert not store.analysis(series.id).ct_changed and len(store.patients()) == 2
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        hashes = conn.execute("SELECT content_hash FROM series WHERE id = ?",
+                              (series.id,)).fetchone()
+        assert hashes[0] and len(hashes[0]) == 32
+        assert {r[1] for r in conn.execute("PRAGMA table_info(analyses)")} >= {"content_hash"}
