@@ -39,7 +39,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from PySide6.QtWidgets import QApplication
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = QApplication.instance()
+    if app is None:
+        previous = _watch_platform_plugin()
+        app = QApplication(sys.argv[:1])
+        _restore_message_handler(previous)
     app.setOrganizationName("SCOAT")
     app.setApplicationName("SCOAT Follow-up")
     app.setApplicationVersion(__version__)
@@ -70,6 +74,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.screenshot:
         return _screenshot(app, window, args.screenshot)
     return app.exec()
+
+
+def _watch_platform_plugin():
+    """Until the QApplication exists: Qt's messages go to stderr as before, and when Qt cannot
+    load its platform plugin (it then aborts the process) a one-line hint says how to fix it
+    (:func:`scoat_core.diagnostics.qt_platform_hint`). Returns the handler it replaced."""
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+    def handler(kind: QtMsgType, context, message: str) -> None:
+        category = getattr(context, "category", "") or ""
+        print(f"{category}: {message}" if category and category != "default" else message,
+              file=sys.stderr, flush=True)
+        if kind == QtMsgType.QtFatalMsg and "platform plugin" in message:
+            from scoat_core.diagnostics import qt_platform_hint
+
+            print(f"scoat-app: {qt_platform_hint()}", file=sys.stderr, flush=True)
+
+    return qInstallMessageHandler(handler)
+
+
+def _restore_message_handler(previous) -> None:
+    from PySide6.QtCore import qInstallMessageHandler
+
+    qInstallMessageHandler(previous)
 
 
 def _install_diagnostics() -> None:

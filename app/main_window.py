@@ -27,20 +27,27 @@ from PySide6.QtWidgets import (
 
 from app.dialogs.preferences import Preferences, PreferencesDialog
 from app.jobs.workers import (
-    ANALYSIS_STAGES,
     Job,
     ProgressPanel,
-    eta_from,
+    analysis_progress,
     limit_torch_threads,
     run_job,
 )
 from app.views.metrics_table import MetricsTable
-from app.views.patient_browser import PatientBrowser, short_reason
+from app.views.patient_browser import PatientBrowser, exam_count, short_reason
 from app.views.timeline_plot import TimelinePlot
 from app.views.viewer_panel import ViewerPanel
 from scoat_core import __version__
+from scoat_core.followup.comparison import (
+    comparison_message,
+    comparison_title,
+    exam_title,
+    no_exam_text,
+    patient_label,
+    timeline_title,
+)
 from scoat_core.followup.table import TimelineEntry
-from scoat_core.store import AnalysisRow, Store
+from scoat_core.store import AnalysisRow, SameExam, Store
 
 log = logging.getLogger(__name__)
 DISCLAIMER = "Research software — not for diagnostic use."
@@ -66,6 +73,18 @@ def app_data_dir() -> Path:
         return Path(override)
     base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
     return Path(base or Path.home() / ".scoat-followup")
+
+
+def _titled_host(text: str) -> tuple[QWidget, QLabel]:
+    """A tab's page: a bold title line (patient, exam) above what is added to its layout."""
+    host = QWidget()
+    layout = QVBoxLayout(host)
+    title = QLabel(text)
+    title.setStyleSheet("font-weight: bold")
+    title.setWordWrap(True)
+    title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    layout.addWidget(title)
+    return host, title
 
 
 def current_model_sha() -> str | None:
@@ -129,18 +148,18 @@ class MainWindow(QMainWindow):
         timeline.addWidget(self.table)
         timeline.setSizes([420, 260])
         self.timeline = timeline
-        self.compare_host = QWidget()
-        self.compare_host.setLayout(QVBoxLayout())
+        # each tab names the patient and exam it shows (a title line above the view)
+        nothing = no_exam_text(None)
+        self.compare_host, self.compare_title = _titled_host(nothing)
         self.comparison = None
-        self._compare_note = QLabel("Analyse two or more exams of a patient to compare them.")
+        self._compare_note = QLabel(comparison_message(None, 0, 0))
         self._compare_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.compare_host.layout().addWidget(self._compare_note)
+        self._compare_note.setWordWrap(True)
+        self.compare_host.layout().addWidget(self._compare_note, 1)
         self.view3d = None
-        self.view3d_host = QWidget()
-        self.view3d_host.setLayout(QVBoxLayout())
+        self.view3d_host, self.view3d_title = _titled_host(nothing)
         self.attention = None
-        self.attention_host = QWidget()
-        self.attention_host.setLayout(QVBoxLayout())
+        self.attention_host, self.attention_title = _titled_host(nothing)
         self.tabs = QTabWidget()
         for widget, title in ((self.viewer, "Viewer"), (self.compare_host, "Compare"),
                               (self.timeline, "Timeline"), (self.view3d_host, "3-D"),
@@ -220,7 +239,11 @@ class MainWindow(QMainWindow):
 
         def action(menu, text, slot, shortcut=None, toolbar=False) -> QAction:
             act = QAction(text, self)
-            act.triggered.connect(slot)
+
+            def run(_checked: bool = False, slot=slot) -> None:
+                slot()  # triggered(checked) must never land in a slot's optional first parameter
+
+            act.triggered.connect(run)
             if shortcut:
                 act.setShortcut(QKeySequence(shortcut))
             menu.addAction(act)
@@ -368,10 +391,17 @@ class MainWindow(QMainWindow):
         from app.jobs.workers import import_job
 
         def done(inventory) -> None:
+            skipped = [same.entry for same in self.store.same_exam_candidates(inventory)
+                       if not self._import_same_exam(same)]
+            inventory = inventory.without_exams(skipped)
             touched = self.store.import_inventory(inventory)
             for problem in inventory.problems[:3]:
                 self.statusBar().showMessage(f"Skipped: {problem}", 10000)
             self.refresh()
+            if not touched and skipped:
+                self.statusBar().showMessage("Nothing imported: the exam is already in the "
+                                             "list.", 10000)
+                return
             if not touched:
                 from scoat_core.io.errors import NoUsableSeriesError
 
@@ -384,6 +414,25 @@ class MainWindow(QMainWindow):
                 then(touched)
 
         self.enqueue(f"Importing {path.name}", lambda: import_job(path), done)
+
+    def _import_same_exam(self, same: SameExam) -> bool:
+        """Ask whether to import an exam that looks like one already stored (same patient, date
+        and geometry); True: import it as another exam. Without dialogs it is imported."""
+        text = (f"The exam of {same.study_date.isoformat()} in {Path(same.new_source).name} looks"
+                f" like one already imported (same patient, date and geometry), from "
+                f"{same.stored_source}.")
+        if not self.interactive:
+            log.warning("%s Imported as another exam.", text)
+            return True
+        box = QMessageBox(QMessageBox.Icon.Question, "Already imported?", text, parent=self)
+        box.setInformativeText("Importing it again makes a second exam of the same day in the "
+                               "timeline.")
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        box.button(QMessageBox.StandardButton.Yes).setText("Import anyway as another exam")
+        box.button(QMessageBox.StandardButton.No).setText("Skip")
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.exec()
+        return box.clickedButton() is box.button(QMessageBox.StandardButton.Yes)
 
     def _ask_missing_dates(self, patient_pks: list[int]) -> None:
         for pk in patient_pks:
@@ -420,8 +469,9 @@ class MainWindow(QMainWindow):
     def refresh(self) -> None:
         self.browser.refresh()
         pk = self.browser.current_patient()
-        if pk is None and self.store.patients():
-            pk = getattr(self, "_shown_patient", None)
+        if pk is None:
+            shown = getattr(self, "_shown_patient", None)
+            pk = shown if shown in {p.id for p in self.store.patients()} else None
         if pk is not None:
             self._patient_changed(pk)
 
@@ -485,7 +535,7 @@ class MainWindow(QMainWindow):
         others = [p for p in self.store.patients() if p.id != keep_pk]
         if not others:
             return
-        labels = [f"{p.patient_id} {p.name} ({p.n_exams} exams)" for p in others]
+        labels = [f"{p.patient_id} {p.name} ({exam_count(p.n_exams)})" for p in others]
         text, ok = QInputDialog.getItem(self, "Merge patients",
                                         "Move the exams of this patient into the selected one:",
                                         labels, 0, False)
@@ -536,6 +586,11 @@ class MainWindow(QMainWindow):
             return  # another exam was selected meanwhile
         self.exam_data = data
         self.viewer.set_exam(data["volume"], data["lung"], data["opacity"], self.exam_label(data))
+        exam = data["exam"]
+        title = exam_title(self.patient_text(exam.patient_pk), exam.study_date)
+        self.view3d_title.setText(title if data["lung"] is not None
+                                  else f"{title}: not analysed, no 3-D view")
+        self.attention_title.setText(title)
         self._update_3d()
         self._update_attention()
 
@@ -543,7 +598,8 @@ class MainWindow(QMainWindow):
         exam, volume, row = data["exam"], data["volume"], data["analysis"]
         info = volume.info
         scanner = " ".join(x for x in (info.manufacturer, info.model) if x)
-        lines = [f"{exam.study_date or 'date unknown'} · {scanner or 'scanner unknown'}"
+        lines = [self.patient_text(exam.patient_pk) or "",
+                 f"{exam.study_date or 'date unknown'} · {scanner or 'scanner unknown'}"
                  f"{' · ' + info.kernel if info.kernel else ''}"]
         if row is not None:
             m = row.metrics
@@ -581,6 +637,8 @@ class MainWindow(QMainWindow):
         if d["lung"] is not None:
             v = d["volume"]
             self.view3d.set_masks(d["lung"], d["opacity"], v.spacing, v.direction, v.origin)
+        else:  # never the masks of the exam shown before
+            self.view3d.clear()
 
     def _update_attention(self) -> None:
         if self.tabs.currentWidget() is not self.attention_host or not self.exam_data:
@@ -590,17 +648,58 @@ class MainWindow(QMainWindow):
 
             self.attention = AttentionPanel(model=self.loaded_model)
             self.attention_host.layout().addWidget(self.attention)
+        self.attention.show()
         self.attention.set_volume(self.exam_data["volume"], self.viewer.axial.slice_index())
 
     # ------------------------------------------------------------------ patient views
     def _patient_changed(self, patient_pk: int) -> None:
+        """Every view follows the selected patient: timeline, table, comparison, and the
+        viewer, 3-D and attention drop an exam of another patient."""
         self._shown_patient = patient_pk
         entries = self.timeline_entries(patient_pk)
         self.plot.set_entries(entries)
+        self.plot.set_title(timeline_title(self.patient_text(patient_pk),
+                                           [e.study_date for e in entries]))
         self.table.set_entries(entries)
+        if self._exam_patient(self.exam_pk) != patient_pk:
+            self.exam_pk = None  # an exam of another patient still opening is not shown
+        if self.exam_data is None or self.exam_data["exam"].patient_pk != patient_pk:
+            self._clear_exam(patient_pk)
         self._compare_patient = None
         if self.tabs.currentWidget() is self.compare_host:
             self.update_comparison()
+
+    def patient_text(self, patient_pk: int | None) -> str | None:
+        """'ID · name' of a patient of the store (None for None)."""
+        if patient_pk is None:
+            return None
+        try:
+            patient = self.store.patient(patient_pk)
+        except KeyError:
+            return f"patient {patient_pk} (removed)"
+        return patient_label(patient.patient_id, patient.name)
+
+    def _exam_patient(self, exam_pk: int | None) -> int | None:
+        try:
+            return None if exam_pk is None else self.store.exam(exam_pk).patient_pk
+        except KeyError:
+            return None
+
+    def _clear_exam(self, patient_pk: int | None) -> None:
+        """No exam shown (or one opening): the exam views say so, naming the patient."""
+        self.exam_data = None
+        opening = None
+        if self.exam_pk is not None:
+            exam = self.store.exam(self.exam_pk)
+            opening = exam.study_date or f"exam {exam.id}"
+        text = no_exam_text(self.patient_text(patient_pk), opening)
+        self.viewer.set_exam(None, label=text)
+        if self.view3d is not None:
+            self.view3d.clear()
+        if self.attention is not None:
+            self.attention.hide()
+        for title in (self.view3d_title, self.attention_title):
+            title.setText(text)
 
     def timeline_entries(self, patient_pk: int) -> list[TimelineEntry]:
         out = []
@@ -613,21 +712,27 @@ class MainWindow(QMainWindow):
         return out
 
     def update_comparison(self) -> None:
-        """Load up to four analysed exams of the patient and register them to the first."""
+        """Load up to four analysed exams of the selected patient and register them to the
+        first (registrations stored, so computed once per pair of analyses). Until they are
+        shown, and when the patient cannot be compared, the tab says why, naming the patient:
+        never the comparison of another patient."""
         patient_pk = self.browser.current_patient()
-        if patient_pk is None or getattr(self, "_compare_patient", None) == patient_pk:
+        if patient_pk is not None and getattr(self, "_compare_patient", None) == patient_pk:
             return
-        pairs = [(e, r) for e, r in self.store.analyses_for_patient(patient_pk) if r]
-        if len(pairs) < 2:
-            self._compare_note.setText("Analyse two or more exams of this patient to compare "
-                                       "them.")
+        patient = self.patient_text(patient_pk)
+        exams = self.store.analyses_for_patient(patient_pk) if patient_pk is not None else []
+        pairs = [(e, r) for e, r in exams if r]
+        message = comparison_message(patient, len(exams), len(pairs))
+        if message:
+            self._compare_patient = None
+            self._show_compare_note(patient, message)
             return
         pairs = pairs[:1] + pairs[1:][-3:]  # the baseline and the three latest
         self._compare_patient = patient_pk
+        self._show_compare_note(patient, f"Preparing the comparison of {patient}…")
 
         def work(progress, cancel):
             from app.views.comparison import TimePoint
-            from scoat_core.followup.comparison import compute_registrations
 
             points = []
             for i, (exam, row) in enumerate(pairs):
@@ -635,25 +740,49 @@ class MainWindow(QMainWindow):
                 volume = self.store.load_volume(exam.selected)
                 lung, opacity = self.store.load_masks(row)
                 points.append(TimePoint(exam.id, str(exam.study_date or ""), volume,
-                                        lung.array, opacity.array, row.metrics))
+                                        lung.array, opacity.array, row.metrics, patient or ""))
 
             def reg_progress(done, total):
                 progress(0.5 + 0.5 * done / max(total, 1), "Registering to the first exam")
 
-            registrations = compute_registrations(points, progress=reg_progress, cancel=cancel)
-            return points, registrations
+            problems: dict[int, str] = {}
+            registrations = self.store.registrations_for(
+                points, {exam.id: row.id for exam, row in pairs}, progress=reg_progress,
+                cancel=cancel, problems=problems)
+            return patient_pk, points, registrations, problems
 
-        self.enqueue("Preparing the comparison", lambda: run_job(work), self._show_comparison)
+        self.enqueue("Preparing the comparison", lambda: run_job(work), self._show_comparison,
+                     lambda message, pk=patient_pk: self._comparison_failed(pk, message))
+
+    def _show_compare_note(self, patient: str | None, message: str) -> None:
+        """The Compare tab without panes: its title names the patient, the note says why."""
+        self.compare_title.setText(patient or no_exam_text(None))
+        self._compare_note.setText(message)
+        self._compare_note.show()
+        if self.comparison is not None:
+            self.comparison.hide()
+
+    def _comparison_failed(self, patient_pk: int, message: str) -> None:
+        if getattr(self, "_compare_patient", None) == patient_pk:
+            self._compare_patient = None  # tried again on the next visit of the tab
+        if patient_pk == self.browser.current_patient():
+            patient = self.patient_text(patient_pk)
+            self._show_compare_note(patient, f"Cannot compare the exams of {patient}: {message}")
+        self.statusBar().showMessage(f"Comparison failed: {message}", 15000)
 
     def _show_comparison(self, result) -> None:
         from app.views.comparison import ComparisonView
 
-        points, registrations = result
+        patient_pk, points, registrations, problems = result
+        if patient_pk != self.browser.current_patient():
+            return  # another patient was selected meanwhile: their comparison follows
         if self.comparison is None:
             self.comparison = ComparisonView()
-            self._compare_note.hide()
-            self.compare_host.layout().addWidget(self.comparison)
-        self.comparison.set_time_points(points, registrations)
+            self.compare_host.layout().addWidget(self.comparison, 1)
+        self._compare_note.hide()
+        self.comparison.show()
+        self.compare_title.setText(comparison_title(points))
+        self.comparison.set_time_points(points, registrations, problems)
 
     # ------------------------------------------------------------------ analysis
     def loaded_model(self):
@@ -699,23 +828,20 @@ class MainWindow(QMainWindow):
                                                                                     message))
 
     def _analysis_job(self, series, device: str) -> Job:
-        from scoat_core.analysis.pipeline import analyze
+        from scoat_core.analysis.pipeline import STAGE_SHARES, analyze
+        from scoat_core.progress import shares_from_history
+
+        # the time left follows the stage rates measured by the analyses on this machine
+        shares = shares_from_history(self.store.recent_stage_seconds(), STAGE_SHARES)
 
         def work(progress, cancel):
-            import time
-
             limit_torch_threads()
-            t0 = time.monotonic()
-
-            def on_stage(stage: str, fraction: float, _eta) -> None:
-                lo, hi, text = ANALYSIS_STAGES.get(stage, (0.0, 1.0, stage))
-                overall = lo + (hi - lo) * fraction
-                progress(overall, text, eta_from(t0, overall))
-
+            on_stage = analysis_progress(progress)
             on_stage("model", 0.0, None)
             volume = self.store.load_volume(series)
             model = self.loaded_model()
-            result = analyze(volume, model, device=device, progress=on_stage, cancel=cancel)
+            result = analyze(volume, model, device=device, progress=on_stage, cancel=cancel,
+                             stage_shares=shares)
             if cancel():
                 from scoat_core.progress import Cancelled
 
@@ -751,7 +877,8 @@ class MainWindow(QMainWindow):
         current = self.tabs.currentWidget()
         if current is self.viewer:
             image = self.viewer.render_image()
-        elif current is self.compare_host and self.comparison is not None:
+        elif current is self.compare_host and self.comparison is not None \
+                and not self.comparison.isHidden():  # hidden: it shows another patient
             image = self.comparison.render_image()
         elif current is self.timeline:
             image = self.plot.export_image(self.prefs.export_dpi)
@@ -761,9 +888,14 @@ class MainWindow(QMainWindow):
             image = current
         path, _ = QFileDialog.getSaveFileName(self, "Export PNG", "scoat-view.png",
                                               "PNG images (*.png)")
-        if path:
+        if not path:
+            return
+        try:
             save_png(image, Path(path), dpi=self.prefs.export_dpi)
-            self.statusBar().showMessage(f"Saved {path}", 8000)
+        except (OSError, ValueError) as exc:
+            self._error("Export PNG", f"Could not write {path}: {exc}")
+            return
+        self.statusBar().showMessage(f"Saved {path}", 8000)
 
     def export_pdf(self, path: Path | None = None, anonymise: bool | None = None) -> None:
         """The PDF report of the selected patient (asks where unless ``path`` is given)."""
@@ -807,7 +939,8 @@ class MainWindow(QMainWindow):
         def write(data) -> None:
             from app.export.pdf import write_pdf
 
-            pages = write_pdf(data, path, self.plot.export_image(200))
+            # the plot's title names the patient: left out (the report has its own header)
+            pages = write_pdf(data, path, self.plot.export_image(200, title=False))
             self.statusBar().showMessage(f"Saved {path} ({pages} pages)", 10000)
 
         self.enqueue("Building the report", lambda: run_job(work), write)

@@ -70,6 +70,86 @@ def qt_version() -> str:
     return package_version(*PACKAGES["PySide6"])
 
 
+#: Debian packages of libraries whose name does not follow Debian's rule (see `apt_packages`).
+_DEBIAN_EXCEPTIONS = {"libglib-2.0.so.0": "libglib2.0-0", "libgobject-2.0.so.0": "libglib2.0-0",
+                      "libgthread-2.0.so.0": "libglib2.0-0",
+                      "libgssapi_krb5.so.2": "libgssapi-krb5-2"}
+
+
+def missing_libraries(ldd_output: str) -> list[str]:
+    """The libraries that ``ldd`` output reports as ``not found``, each once, in its order."""
+    missing: list[str] = []
+    for line in ldd_output.splitlines():
+        name, arrow, target = line.strip().partition("=>")
+        name = name.strip()
+        if arrow and target.strip().startswith("not found") and name and name not in missing:
+            missing.append(name)
+    return missing
+
+
+def apt_packages(libraries: list[str]) -> list[str]:
+    """The Debian/Ubuntu packages that hold these libraries, each once: Debian's naming rule
+    (``libxcb-icccm.so.4`` → ``libxcb-icccm4``; a dash before the number when the name ends in
+    a digit: ``libxkbcommon-x11.so.0`` → ``libxkbcommon-x11-0``) with a few exceptions."""
+    packages: list[str] = []
+    for library in libraries:
+        package = _DEBIAN_EXCEPTIONS.get(library)
+        if package is None:
+            stem, _, number = library.partition(".so.")
+            number = number.split(".")[0]
+            package = stem.lower() + ("-" if stem[-1:].isdigit() else "") + number
+        if package not in packages:
+            packages.append(package)
+    return packages
+
+
+def apt_install_command(packages: list[str]) -> str:
+    """The command a user runs to install ``packages``."""
+    return "sudo apt-get install -y " + " ".join(packages)
+
+
+def qt_xcb_plugin() -> Path | None:
+    """Qt's xcb platform plugin of the installed PySide6 (found without importing it)."""
+    try:
+        spec = importlib.util.find_spec("PySide6")
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        plugin = Path(folder) / "Qt" / "plugins" / "platforms" / "libqxcb.so"
+        if plugin.is_file():
+            return plugin
+    return None
+
+
+def missing_qt_libraries(plugin: Path | None = None) -> list[str]:
+    """The system libraries that Qt's xcb plugin needs and cannot find (``ldd``); empty when
+    none is missing, off Linux, or when the plugin or ``ldd`` is not there."""
+    import subprocess
+
+    plugin = plugin or qt_xcb_plugin()
+    if not sys.platform.startswith("linux") or plugin is None:
+        return []
+    try:
+        done = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True, timeout=30,
+                              check=False)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return missing_libraries(done.stdout)
+
+
+def qt_platform_hint(missing: list[str] | None = None) -> str:
+    """One line for a user whose Qt could not load its platform plugin: the command that
+    installs the missing libraries, else what else to check."""
+    missing = missing_qt_libraries() if missing is None else missing
+    if missing:
+        return (f"Qt's display plugin needs system libraries that are missing "
+                f"({', '.join(missing)}); install them with: "
+                f"{apt_install_command(apt_packages(missing))}")
+    display = os.environ.get("WAYLAND_DISPLAY") or os.environ.get("DISPLAY") or "none"
+    return (f"Qt could not open the display ({display}): start it in a desktop session, or "
+            "set QT_QPA_PLATFORM=offscreen for --screenshot runs without a screen")
+
+
 def model_info(models_dir: Any = None) -> dict[str, Any]:
     """The shipped default model from its manifest: name, arch, width, sha256, file, folder.
 

@@ -12,6 +12,7 @@ Arrays are ``[z, y, x]`` (the :class:`~scoat_core.volume.Volume` layout).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -45,6 +46,45 @@ def window_to_uint8(image: np.ndarray, width: float, level: float) -> np.ndarray
     if image.dtype.kind == "f":
         out[np.isnan(out)] = 0  # NaN (e.g. outside a resampled field of view) shows black
     return out.astype(np.uint8)
+
+
+#: How a window preset is named in the viewer's controls.
+PRESET_TITLES: dict[str, str] = {"lung": "Lung", "mediastinum": "Mediastinum"}
+
+
+def _num(value: float) -> str:
+    """A whole number with a typographic minus sign."""
+    return format(value, ".0f").replace("-", "−")
+
+
+def preset_of(width: float, level: float, tol: float = 0.5) -> str | None:
+    """The name of the preset with this window (within ``tol`` HU), else None."""
+    for name, (w, lev) in PRESETS.items():
+        if abs(width - w) <= tol and abs(level - lev) <= tol:
+            return name
+    return None
+
+
+def window_title(width: float, level: float) -> str:
+    """``Lung (W1500 L−600)`` for a preset's window, ``Custom (W1620 L−560)`` for any other."""
+    name = preset_of(width, level)
+    if name is not None:
+        width, level = PRESETS[name]
+    title = PRESET_TITLES.get(name or "", "Custom")
+    return f"{title} (W{_num(width)} L{_num(level)})"
+
+
+def slice_title(index: int, n: int, instance_numbers: Sequence[int | None] = ()) -> str:
+    """The slice line of a pane: ``Im 123 (slice 133/255)`` when slice ``index`` (0-based, in
+    the volume's order) has a DICOM InstanceNumber, else ``Slice 133/255``.
+
+    ``instance_numbers`` holds one entry per slice (:attr:`Volume.instance_numbers`); a list of
+    another length (another plane, another grid) is ignored.
+    """
+    number = instance_numbers[index] if len(instance_numbers) == n and 0 <= index < n else None
+    if number is None:
+        return f"Slice {index + 1}/{n}"
+    return f"Im {number} (slice {index + 1}/{n})"
 
 
 def n_slices(shape: tuple[int, int, int], plane: Plane) -> int:

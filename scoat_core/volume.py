@@ -92,6 +92,10 @@ class Volume:
     """The DICOM files the slices were read from, in slice order (empty for other sources):
     what a DICOM SEG must reference, which after a split or a dropped copy is not every file
     of the series."""
+    instance_numbers: tuple[int | None, ...] = ()
+    """The DICOM InstanceNumber of each slice, in slice order (None where a slice has none, e.g.
+    a frame of a multi-frame file; empty for other sources): the image number PACS shows, which
+    need not be the slice index (a series numbered from the top counts down)."""
 
     def __post_init__(self) -> None:
         if self.array.ndim != 3:
@@ -101,6 +105,10 @@ class Volume:
         self.direction = np.asarray(self.direction, dtype=float).reshape(3, 3)
         if any(not np.isfinite(s) or s <= 0 for s in self.spacing):
             raise ValueError(f"spacing must be positive and finite, got {self.spacing}")
+        self.instance_numbers = tuple(self.instance_numbers)
+        if self.instance_numbers and len(self.instance_numbers) != self.array.shape[0]:
+            raise ValueError(f"{len(self.instance_numbers)} instance numbers for "
+                             f"{self.array.shape[0]} slices")
 
     # ----------------------------------------------------------------- geometry
     @property

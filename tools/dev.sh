@@ -7,6 +7,8 @@
 #   bash tools/dev.sh setup           set up only
 # Environment: PYTHON (interpreter, default python3), SCOAT_VENV (default .venv),
 #   SCOAT_TORCH=auto|cpu|cuda|skip   which torch build to install (auto: CUDA only if nvidia-smi works).
+#   SCOAT_SYSTEM_LIBS=install|check   on Linux, the system libraries Qt's xcb plugin lacks: installed
+#                                     with apt-get when root (default), else the command is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -35,16 +37,39 @@ install_torch() {
   fi
 }
 
+check_qt_libs() {
+  # The libxcb/xkbcommon libraries Qt's xcb plugin loads come from the system, not pip. Never
+  # fails: the tests run offscreen without them.
+  [ "$(uname -s)" = Linux ] || return 0
+  local pkgs
+  pkgs=$("$VENV/bin/python" -c 'from scoat_core.diagnostics import apt_packages as a, missing_qt_libraries as m; print(" ".join(a(m())))' 2>/dev/null) || return 0
+  [ -n "$pkgs" ] || return 0
+  if [ "$(id -u)" = 0 ] && [ "${SCOAT_SYSTEM_LIBS:-install}" = install ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[setup] installing the system libraries the app's display needs: $pkgs" >&2
+    # shellcheck disable=SC2086  # one word per package
+    # bounded: a held dpkg lock or a slow mirror must not stall set-up
+    if DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q $pkgs >/dev/null 2>&1 \
+       || { timeout 300 apt-get update -q >/dev/null 2>&1 \
+            && DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q $pkgs \
+               >/dev/null 2>&1; }; then
+      return 0
+    fi
+    echo "[setup] apt-get could not install them." >&2
+  fi
+  echo "[setup] the desktop app needs system libraries; install them with: sudo apt-get install -y $pkgs" >&2
+}
+
 setup() {
   if [ ! -x "$VENV/bin/python" ]; then
     echo "[setup] creating $VENV" >&2
     "$PY" -m venv "$VENV"
   fi
-  if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(want_stamp)" ]; then return; fi
+  if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(want_stamp)" ]; then check_qt_libs; return; fi
   install_torch
   echo "[setup] installing scoat-followup and its dependencies" >&2
   "$VENV/bin/python" -m pip install -q -e ".[gui,dev]"
   want_stamp > "$STAMP"
+  check_qt_libs
 }
 
 cmd=${1:-run}

@@ -212,15 +212,25 @@ def import_job(path: str | Path, parent: QObject | None = None) -> Job:
     return run_job(work, parent)
 
 
-#: Share of the whole analysis taken by each stage of ``analyze`` (measured on CPU: the network
-#: dominates), to turn stage fractions into one bar.
+#: Part of the bar taken by each stage of ``analyze``: loading, then the stages at their
+#: measured shares (``scoat_core.analysis.pipeline.STAGE_SHARES``: the network dominates).
 ANALYSIS_STAGES: dict[str, tuple[float, float, str]] = {
-    "model": (0.0, 0.05, "Loading the model"),
-    "lung mask": (0.05, 0.25, "Segmenting the lungs"),
-    "opacity": (0.25, 0.95, "Finding opacities (network)"),
-    "volumetry": (0.95, 1.0, "Measuring volumes"),
+    "model": (0.0, 0.03, "Loading the model"),
+    "lung mask": (0.03, 0.25, "Segmenting the lungs"),
+    "opacity": (0.25, 0.98, "Finding opacities (network)"),
+    "volumetry": (0.98, 1.0, "Measuring volumes"),
     "done": (1.0, 1.0, "Done"),
 }
+
+
+def analysis_progress(progress: ProgressCallback) -> Callable[[str, float, float | None], None]:
+    """``analyze``'s ``progress(stage, fraction, seconds_left)`` as one bar for ``progress``;
+    the time left is the analysis' own (measured stage rates, not the bar's extrapolation)."""
+    def on_stage(stage: str, fraction: float, seconds_left: float | None) -> None:
+        lo, hi, text = ANALYSIS_STAGES.get(stage, (0.0, 1.0, stage))
+        progress(lo + (hi - lo) * fraction, text, seconds_left)
+
+    return on_stage
 
 
 def analysis_job(volume, model_loader: Callable[[], Any] | None = None, device: str = "auto",
@@ -235,13 +245,7 @@ def analysis_job(volume, model_loader: Callable[[], Any] | None = None, device: 
 
     def work(progress: ProgressCallback, cancel: Callable[[], bool]):
         limit_torch_threads()
-        t0 = time.monotonic()
-
-        def on_stage(stage: str, fraction: float, _stage_eta: float | None) -> None:
-            lo, hi, text = ANALYSIS_STAGES.get(stage, (0.0, 1.0, stage))
-            overall = lo + (hi - lo) * fraction
-            progress(overall, text, eta_from(t0, overall))
-
+        on_stage = analysis_progress(progress)
         on_stage("model", 0.0, None)
         model = (model_loader or load_model)()
         if cancel():

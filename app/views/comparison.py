@@ -66,6 +66,7 @@ class ComparisonView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._points: list[TimePoint] = []
+        self._problems: dict[int, str] = {}
         self._maps: list[PointMap] = []
         self._panes: list[SliceView] = []
         self._plane = "axial"
@@ -110,12 +111,14 @@ class ComparisonView(QWidget):
 
     # ------------------------------------------------------------------ data
     def set_time_points(self, points: list[TimePoint],
-                        registrations: dict[int, Registration] | None = None) -> None:
+                        registrations: dict[int, Registration] | None = None,
+                        problems: dict[int, str] | None = None) -> None:
         """Show ``points`` (ordered by date; the first is the baseline). ``registrations[key]``
         maps baseline LPS to that exam's LPS; exams without one are linked by scanner
-        coordinates."""
+        coordinates, and ``problems[key]`` (why it could not be registered) is in its title."""
         grid_shape(len(points))  # raises for more than four
         registrations = registrations or {}
+        self._problems = dict(problems or {})
         self._points = list(points)
         self._maps = [PointMap(None if i == 0 else registrations.get(p.key))
                       for i, p in enumerate(self._points)]
@@ -222,7 +225,7 @@ class ComparisonView(QWidget):
     def _refresh_labels(self) -> None:
         base = self._points[0] if self._points else None
         for i, (point, pane) in enumerate(zip(self._points, self._panes, strict=True)):
-            notes = []
+            notes = [self._problems[point.key]] if point.key in self._problems else []
             if self._change and i > 0 and self._change_labels(i) is None:
                 # the label already says "not registered" when that is the reason
                 notes.append("no change map" + ("" if not self._maps[i].registered

@@ -10,6 +10,13 @@ from scoat_core.store import ExamRow, Store
 
 PATIENT, EXAM = 1, 2
 ROLE_KIND, ROLE_PK = Qt.ItemDataRole.UserRole, Qt.ItemDataRole.UserRole + 1
+#: Columns are sized to their contents, within these widths (px); a cut text has its tooltip.
+COLUMN_MIN, COLUMN_MAX = 48, 320
+
+
+def exam_count(n: int) -> str:
+    """``1 exam``, ``2 exams``."""
+    return f"{n} exam" if n == 1 else f"{n} exams"
 
 
 def exam_status(store: Store, exam: ExamRow, model_sha: str | None,
@@ -72,7 +79,8 @@ class PatientBrowser(QTreeWidget):
         for patient in self.store.patients():
             name = patient.name if patient.name and patient.name != patient.patient_id else ""
             label = f"{patient.patient_id}  {name}".strip() or "(no ID)"
-            p_item = QTreeWidgetItem([f"{label}   ({patient.n_exams} exams)"])
+            p_item = QTreeWidgetItem([f"{label}   ({exam_count(patient.n_exams)})"])
+            p_item.setToolTip(0, p_item.text(0))
             p_item.setData(0, ROLE_KIND, PATIENT)
             p_item.setData(0, ROLE_PK, patient.id)
             font = p_item.font(0)
@@ -84,8 +92,24 @@ class PatientBrowser(QTreeWidget):
                 p_item.addChild(self._exam_item(exam))
             p_item.setExpanded(True)
         self.blockSignals(False)
+        self._fit_columns()
         if keep:
             self.select(*keep)
+
+    def _fit_columns(self) -> None:
+        """Each column as wide as its exam rows' texts and its title, within
+        :data:`COLUMN_MIN`..:data:`COLUMN_MAX` (patient rows span the columns: not counted)."""
+        if not self.topLevelItemCount():
+            return
+        header, metrics = self.header(), self.fontMetrics()
+        patients = [self.topLevelItem(i) for i in range(self.topLevelItemCount())]
+        items = [p.child(j) for p in patients for j in range(p.childCount())]
+        for column in range(self.columnCount()):
+            title = header.sectionSizeHint(column)
+            texts = [metrics.horizontalAdvance(item.text(column)) for item in items]
+            indent = self.indentation() if column == 0 else 0
+            wanted = max([title, *(t + indent + 16 for t in texts)])
+            self.setColumnWidth(column, min(max(wanted, COLUMN_MIN), COLUMN_MAX))
 
     def _exam_item(self, exam: ExamRow) -> QTreeWidgetItem:
         s = exam.selected
@@ -98,7 +122,8 @@ class PatientBrowser(QTreeWidget):
         item.setData(0, ROLE_KIND, EXAM)
         item.setData(0, ROLE_PK, exam.id)
         item.setForeground(1, QBrush(QColor(colour)))
-        item.setToolTip(2, scanner)
+        for column in range(1, len(self.COLUMNS)):  # the full text, for a column cut short
+            item.setToolTip(column, item.text(column))
         if failure:
             item.setToolTip(1, failure)
         notes = [exam.description] if exam.description else []

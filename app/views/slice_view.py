@@ -7,6 +7,9 @@ Mouse and keys (as in Horos / 3D Slicer):
 * right-drag: window/level (right = wider window, down = higher level, i.e. darker); a right
   click without dragging (or the Menu key) opens the context menu (presets, overlay style);
 * keys 1 / 2: lung (W1500/L−600) / mediastinum (W400/L40) window;
+* the slice line reads ``Im 123 (slice 133/255)``: the DICOM InstanceNumber of the axial slice
+  (what PACS shows) and its place in the volume (inferior to superior), ``Slice 133/255`` where
+  there is no InstanceNumber;
 * Ctrl+wheel or +/−: zoom; middle-drag or Shift+left-drag: pan; R or double-click: reset view;
 * left click or drag: set the cursor point (LPS mm), emitted by ``cursor_changed`` for the
   other panes, which follow with :meth:`SliceView.set_cursor_lps`.
@@ -445,7 +448,8 @@ class SliceView(QWidget):
         painter.fillRect(self.rect(), _BACKGROUND)
         if self._volume is None:
             painter.setPen(QColor(150, 150, 150))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No exam selected")
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter,
+                             self._label or "No exam selected")
             painter.end()
             return
         image = self._composite()
@@ -487,7 +491,9 @@ class SliceView(QWidget):
             return {}
         pos = self.slice_position_mm()
         axis = _AXIS_NAME[self._position_axis()]
-        bottom_left = f"Im {self._index + 1}/{self.n_slices()}\n{axis} {_num(pos or 0.0, '.1f')} mm"
+        numbers = self._volume.instance_numbers if self._plane == "axial" else ()
+        slice_line = display.slice_title(self._index, self.n_slices(), numbers)
+        bottom_left = f"{slice_line}\n{axis} {_num(pos or 0.0, '.1f')} mm"
         bottom_right = f"W {_num(self._width)}  L {_num(self._level)}"
         value = self.cursor_value()
         if value is not None:

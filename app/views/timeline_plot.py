@@ -128,6 +128,7 @@ class TimelinePlot(QWidget):
         self._rows: list[dict[str, Any]] = []
         self._mode: XMode = "date"
         self._highlight: int | None = None
+        self._title = ""
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
@@ -190,6 +191,22 @@ class TimelinePlot(QWidget):
     def x_mode(self) -> XMode:
         return self._mode
 
+    def set_title(self, text: str) -> None:
+        """The line above the plot (the patient and the exams' dates); also on an empty plot."""
+        self._title = text
+        self._show_title(True)
+        self.empty.setText(f"{text}\n\n{EMPTY_TEXT}" if text else EMPTY_TEXT)
+
+    def title(self) -> str:
+        return self._title
+
+    def _show_title(self, shown: bool) -> None:
+        top = self.panels[0].plot
+        if shown and self._title:
+            top.setTitle(self._title, color=INK, size="11pt")
+        else:
+            top.setTitle(None)
+
     def highlight(self, key: int | None) -> None:
         """Ring the exam ``key`` on both panels (None: no ring)."""
         self._highlight = key
@@ -209,8 +226,9 @@ class TimelinePlot(QWidget):
             return [float(r["days"]) for r in self._rows]
         return [_timestamp(r["study_date"]) for r in self._rows]
 
-    def export_image(self, dpi: float = 300.0) -> QImage:
-        """The figure (without the x-axis buttons) rendered sharp at ``dpi``."""
+    def export_image(self, dpi: float = 300.0, title: bool = True) -> QImage:
+        """The figure (without the x-axis buttons) rendered sharp at ``dpi``; ``title=False``
+        leaves the title (the patient) out."""
         widget = self.stack.currentWidget()
         if widget.width() < 50 or widget.height() < 50:
             widget.resize(self.sizeHint())
@@ -219,10 +237,13 @@ class TimelinePlot(QWidget):
         image.setDevicePixelRatio(ratio)
         image.fill(QColor("white"))
         self._set_pen_scale(ratio)  # cosmetic pens do not follow the device pixel ratio
+        if not title:
+            self._show_title(False)
         try:
             QWidget.render(widget, image)  # QGraphicsView.render would shadow the overload
         finally:
             self._set_pen_scale(1.0)
+            self._show_title(True)
         image.setDevicePixelRatio(1.0)
         dots_per_metre = round(dpi / 0.0254)
         image.setDotsPerMeterX(dots_per_metre)

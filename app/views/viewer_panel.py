@@ -1,9 +1,13 @@
-"""Axial and coronal panes of one exam with linked crosshair and the overlay controls."""
+"""Axial and coronal panes of one exam with linked crosshair and the overlay controls.
+
+The panes hold the state (window, overlay style); the controls follow it, whichever way it
+changed (a key, a right-drag, a pane's context menu, the controls themselves).
+"""
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -16,8 +20,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.views.slice_view import SliceView
+from app.views.slice_view import OVERLAY_MODES, SliceView
+from scoat_core import display
 from scoat_core.volume import Volume
+
+#: The presets of the Window box, in its order; an item after them shows any other window.
+_PRESET_ORDER = ("lung", "mediastinum")
+_MODE_TITLES = {"fill": "Fill", "contour": "Contour", "none": "Off"}
 
 #: The coronal pane is hidden for exams shorter than this along z (mm): one or a few slices
 #: make a coronal view a thin line.
@@ -32,10 +41,11 @@ class ViewerPanel(QWidget):
         self.axial, self.coronal = SliceView("axial"), SliceView("coronal")
         self.panes = (self.axial, self.coronal)
         self.preset = QComboBox()
-        self.preset.addItems(["Lung (W1500 L−600)", "Mediastinum (W400 L40)"])
+        self.preset.addItems([display.window_title(*display.PRESETS[n]) for n in _PRESET_ORDER])
+        self.preset.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.preset.activated.connect(self._preset)
         self.mode = QComboBox()
-        self.mode.addItems(["Fill", "Contour", "Off"])
+        self.mode.addItems([_MODE_TITLES[m] for m in OVERLAY_MODES])
         self.mode.currentIndexChanged.connect(self._style)
         self.alpha = QSlider(Qt.Orientation.Horizontal)
         self.alpha.setRange(10, 90)
@@ -74,6 +84,8 @@ class ViewerPanel(QWidget):
         for pane in self.panes:
             pane.cursor_changed.connect(self._cursor)
             pane.window_changed.connect(self._window)
+            pane.overlay_style_changed.connect(self._pane_style)
+        self._show_window(*self.axial.window_level())
 
     # ------------------------------------------------------------------ content
     def set_exam(self, volume: Volume | None, lung: np.ndarray | None = None,
@@ -99,8 +111,7 @@ class ViewerPanel(QWidget):
         self.lung.setChecked(show_lung)
 
     def apply_preset(self, name: str) -> None:
-        self.preset.setCurrentIndex(1 if name == "mediastinum" else 0)
-        self._preset(self.preset.currentIndex())
+        self._preset(_PRESET_ORDER.index(name) if name in _PRESET_ORDER else 0)
 
     def render_image(self) -> QImage:
         """Both panes side by side (for PNG export)."""
@@ -119,14 +130,46 @@ class ViewerPanel(QWidget):
 
     # ------------------------------------------------------------------ linking
     def _preset(self, index: int) -> None:
+        if index >= len(_PRESET_ORDER):  # the "Custom" item: the window stays as it is
+            return
         for pane in self.panes:
-            pane.apply_preset("mediastinum" if index == 1 else "lung")
+            pane.blockSignals(True)  # one update of the controls below, not one per pane
+            pane.apply_preset(_PRESET_ORDER[index])
+            pane.blockSignals(False)
+        self._show_window(*self.axial.window_level())
+
+    def _show_window(self, width: float, level: float) -> None:
+        """The Window box shows the panes' window: its preset, or "Custom (W… L…)"."""
+        name = display.preset_of(width, level)
+        blocker = QSignalBlocker(self.preset)
+        while self.preset.count() > len(_PRESET_ORDER):
+            self.preset.removeItem(len(_PRESET_ORDER))
+        if name in _PRESET_ORDER:
+            self.preset.setCurrentIndex(_PRESET_ORDER.index(name))
+        else:
+            self.preset.addItem(display.window_title(width, level))
+            self.preset.setCurrentIndex(len(_PRESET_ORDER))
+        blocker.unblock()
 
     def _style(self, *_args) -> None:
-        mode = ("fill", "contour", "none")[self.mode.currentIndex()]
+        mode = OVERLAY_MODES[self.mode.currentIndex()]
         for pane in self.panes:
             pane.set_overlay_style(mode, self.alpha.value() / 100, self.lung.isChecked(),
                                    self.high.isChecked())
+
+    def _pane_style(self, mode: str, alpha: float, show_lung: bool, show_high: bool) -> None:
+        """A pane's style changed (its context menu): the controls and the other panes follow."""
+        controls = (self.mode, self.alpha, self.lung, self.high)
+        blockers = [QSignalBlocker(w) for w in controls]
+        self.mode.setCurrentIndex(OVERLAY_MODES.index(mode))
+        self.alpha.setValue(round(alpha * 100))
+        self.lung.setChecked(show_lung)
+        self.high.setChecked(show_high)
+        for blocker in blockers:
+            blocker.unblock()
+        for pane in self.panes:
+            if pane is not self.sender():
+                pane.set_overlay_style(mode, alpha, show_lung, show_high)
 
     def _cursor(self, point: tuple) -> None:
         for pane in self.panes:
@@ -139,3 +182,4 @@ class ViewerPanel(QWidget):
                 pane.blockSignals(True)
                 pane.set_window(width, level)
                 pane.blockSignals(False)
+        self._show_window(width, level)

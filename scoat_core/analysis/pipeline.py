@@ -2,7 +2,9 @@
 
 The one analysis entry point used by the CLI and the GUI. Stages: lung mask → opacity (the
 network, slice by slice) → volumetry. Plain-Python callbacks report progress
-(``progress(stage, fraction, eta_seconds)``) and ``cancel()`` is checked between batches of slices.
+(``progress(stage, fraction, seconds_left)``: the time left of the whole analysis, from the
+stages' measured rates, :class:`~scoat_core.progress.StageEta`) and ``cancel()`` is checked
+between batches of slices.
 
 Opacity inference, in order:
 
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +41,7 @@ from scoat_core.analysis.quantify import ExamMetrics, quantify
 from scoat_core.analysis.slices import THRESHOLD, SliceSegmenter, cpu_has_bf16
 from scoat_core.errors import UserError
 from scoat_core.models.weights import UNVERIFIED_WARNING
-from scoat_core.progress import Cancelled
+from scoat_core.progress import Cancelled, StageEta
 from scoat_core.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,10 @@ StageProgress = Callable[[str, float, "float | None"], None]
 #: Network precision of ``analyze()``: "auto" is bfloat16 on CPUs that run it natively (about
 #: twice as fast; Dice >= 0.99 against float32 in benchmarks/bench_analysis.py), else float32.
 DEFAULT_PRECISION = "auto"
+#: Expected part of each stage in an analysis on the CPU (docs/benchmarks/analysis_cpu.json:
+#: lung mask 17-28 %, opacity 70-81 %, volumetry 1-2 %), for the time left until a stage is
+#: measured; :func:`scoat_core.progress.shares_from_history` refines them from earlier runs.
+STAGE_SHARES: dict[str, float] = {"lung mask": 0.23, "opacity": 0.75, "volumetry": 0.02}
 
 
 class AnalysisError(UserError):
@@ -115,14 +121,18 @@ def load_model(weights=None, *, trust_unverified: bool = False) -> LoadedModel:
 
 
 class _Reporter:
-    """Turns stage fractions into the progress callback with an ETA, and checks cancel."""
+    """Turns stage fractions into the progress callback with the time left of the whole
+    analysis, and checks cancel."""
 
-    def __init__(self, progress: StageProgress | None, cancel: Callable[[], bool] | None):
+    def __init__(self, progress: StageProgress | None, cancel: Callable[[], bool] | None,
+                 shares: Mapping[str, float] | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
         self.progress, self.cancel = progress, cancel
         self.t0 = time.monotonic()
         self.stage_t0 = self.t0
         self.times: dict[str, float] = {}
         self.stage = ""
+        self.eta = StageEta(shares or STAGE_SHARES, clock=clock)
 
     def start(self, stage: str) -> None:
         now = time.monotonic()
@@ -134,10 +144,9 @@ class _Reporter:
     def __call__(self, fraction: float) -> None:
         if self.cancel and self.cancel():
             raise Cancelled(f"cancelled during {self.stage}")
+        left = self.eta.update(self.stage, fraction)
         if self.progress:
-            spent = time.monotonic() - self.stage_t0
-            eta = spent / fraction - spent if fraction > 0.02 else None
-            self.progress(self.stage, min(1.0, fraction), eta)
+            self.progress(self.stage, min(1.0, fraction), left)
 
 
 def analyze(
@@ -150,17 +159,20 @@ def analyze(
     batch_size: int = 8,
     tta: bool = False,
     precision: str = DEFAULT_PRECISION,
+    stage_shares: Mapping[str, float] | None = None,
 ) -> AnalysisResult:
     """Analyse one exam: lung labels, opacity mask and the volumetry.
 
     ``precision``: "auto", "fp32" or "bf16" (CPU only; see :data:`DEFAULT_PRECISION`).
+    ``stage_shares``: expected part of each stage for the time left (default
+    :data:`STAGE_SHARES`).
     """
     from scoat_core.lung import segment_lungs
 
     if not volume.is_hu:
         raise AnalysisError(f"{volume.info.source or 'volume'}: not in Hounsfield units; "
                             "lung and opacity analysis needs HU")
-    report = _Reporter(progress, cancel)
+    report = _Reporter(progress, cancel, stage_shares)
     model = model or load_model()
     report.start("lung mask")
     lung = segment_lungs(volume, progress=report, cancel=cancel)

@@ -9,19 +9,28 @@
 * :func:`change_labels` / :func:`change_rgba`: new / resolved / persistent opacity on the
   **follow-up's** grid (the follow-up pane shows it), and its colours.
 * :func:`pane_label`, :func:`grid_shape`: pane titles and layout.
+* :func:`patient_label`, :func:`exam_title`, :func:`timeline_title`, :func:`no_exam_text`,
+  :func:`comparison_title`, :func:`comparison_message`: what each view says about the patient
+  and exam it shows (every view names both, so that another patient's images are never taken for
+  the selected one's).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 
 from scoat_core import display
+from scoat_core.errors import UserError
 from scoat_core.followup.registration import Registration, opacity_change_maps, register
 from scoat_core.progress import Cancelled
 from scoat_core.volume import Volume
+
+log = logging.getLogger(__name__)
 
 #: Values of :func:`change_labels`.
 CHANGE_LABELS: dict[int, str] = {1: "new", 2: "resolved", 3: "persistent"}
@@ -29,12 +38,13 @@ MAX_POINTS = 4
 #: Below this lung Dice after registration the pane label warns that the alignment is poor.
 POOR_DICE = 0.85
 
+
 @dataclass
 class TimePoint:
     """One exam of the comparison. ``lung`` (labels) and ``opacity`` (non-zero = opacity) are
     ``[z, y, x]`` masks on ``volume``'s grid (or None when not analysed); ``metrics`` is
     ``AnalysisResult.to_json()`` (``lov_ml``, ``po_percent``...). ``label`` names the exam when it
-    has no study date."""
+    has no study date; ``patient`` (:func:`patient_label`) heads the pane's title."""
 
     key: int
     label: str
@@ -42,6 +52,7 @@ class TimePoint:
     lung: np.ndarray | None = None
     opacity: np.ndarray | None = None
     metrics: dict | None = None
+    patient: str = ""
 
 
 def _array(mask: np.ndarray | Volume | None) -> np.ndarray | None:
@@ -86,11 +97,15 @@ def inverse_registration(reg: Registration) -> Registration:
 
 def compute_registrations(points: Sequence[TimePoint],
                           progress: Callable[[int, int], None] | None = None,
-                          cancel: Callable[[], bool] | None = None) -> dict[int, Registration]:
+                          cancel: Callable[[], bool] | None = None,
+                          known: Mapping[int, Registration] | None = None,
+                          problems: dict[int, str] | None = None) -> dict[int, Registration]:
     """Register every follow-up's lungs onto the first (baseline) exam's lungs.
 
     Exams without a lung mask (and all of them when the baseline has none) are left out; the
-    comparison shows them unregistered. ``progress(done, total)`` (registrations) as
+    comparison shows them unregistered. ``known[key]`` (e.g. stored) is used as it is instead of
+    registering again. An exam that cannot be registered (no lung) is left out too, with the
+    reason in ``problems[key]`` when given. ``progress(done, total)`` (registrations) as
     :class:`scoat_core.progress.TerminalProgress`; ``cancel()`` returning True raises
     :class:`~scoat_core.progress.Cancelled` between registrations.
     """
@@ -98,14 +113,21 @@ def compute_registrations(points: Sequence[TimePoint],
         return {}
     base = points[0]
     base_lung = base.volume.derive(_array(base.lung))
-    todo = [p for p in points[1:] if _array(p.lung) is not None and p.key != base.key]
-    out: dict[int, Registration] = {}
+    known = known or {}
+    out: dict[int, Registration] = {p.key: known[p.key] for p in points[1:] if p.key in known}
+    todo = [p for p in points[1:]
+            if _array(p.lung) is not None and p.key != base.key and p.key not in out]
     for i, point in enumerate(todo):
         if cancel is not None and cancel():
             raise Cancelled("registration cancelled")
         if progress is not None:
             progress(i, len(todo))
-        out[point.key] = register(base_lung, point.volume.derive(_array(point.lung)))
+        try:
+            out[point.key] = register(base_lung, point.volume.derive(_array(point.lung)))
+        except UserError as exc:
+            log.warning("exam %s not registered: %s", point.key, exc)
+            if problems is not None:
+                problems[point.key] = str(exc)
     if progress is not None:
         progress(len(todo), len(todo))
     return out
@@ -149,16 +171,17 @@ def scanner_name(info) -> str:
 
 def pane_label(point: TimePoint, baseline: TimePoint | None = None,
                point_map: PointMap | None = None, notes: Sequence[str] = ()) -> str:
-    """Pane title, one item per line (short lines fit the pane's corner): date and day after
-    the baseline; scanner; LOV and PO; notes such as "not registered" (``point_map`` given and
-    identity)."""
+    """Pane title, one item per line (short lines fit the pane's corner): the patient (when the
+    point names one); date and day after the baseline; scanner; LOV and PO; notes such as "not
+    registered" (``point_map`` given and identity) or how a thin exam was registered."""
     info = point.volume.info
     first = [exam_name(point)]
     if baseline is None or baseline.key == point.key:
         first.append("baseline")
     elif info.study_date and baseline.volume.info.study_date:
         first.append(f"day {(info.study_date - baseline.volume.info.study_date).days}")
-    lines = [" · ".join(first)]
+    lines = [point.patient] if point.patient else []
+    lines.append(" · ".join(first))
     if scanner_name(info):
         lines.append(scanner_name(info))
     m = point.metrics or {}
@@ -173,9 +196,74 @@ def pane_label(point: TimePoint, baseline: TimePoint | None = None,
             extra.insert(0, "not registered")
         elif reg.lung_dice_after < POOR_DICE:
             extra.insert(0, f"poor registration (lung Dice {reg.lung_dice_after:.2f})")
+        if reg is not None and reg.describe():
+            extra.insert(0, reg.describe())
     if extra:
         lines.append(" · ".join(extra))
     return "\n".join(lines)
+
+
+def patient_label(patient_id: str, name: str = "") -> str:
+    """'PAT-7 · Doe^Jane' (the name left out when empty or the same as the ID)."""
+    pid, name = patient_id.strip(), name.strip()
+    parts = [pid or "patient without ID"] + ([name] if name and name != pid else [])
+    return " · ".join(parts)
+
+
+def _day(when: date | str | None) -> str:
+    if isinstance(when, date):
+        return when.isoformat()
+    return str(when) if when else "date unknown"
+
+
+def exam_title(patient: str, when: date | str | None) -> str:
+    """'PAT-7 · Doe^Jane — 2020-03-14': the patient and the exam a view shows."""
+    return f"{patient} — {_day(when)}"
+
+
+def timeline_title(patient: str, dates: Sequence[date | None]) -> str:
+    """'PAT-7 · Doe^Jane — 3 exams, 2020-03-01 to 2020-03-20' (the timeline plot's title)."""
+    known = sorted(d for d in dates if d is not None)
+    n = len(dates)
+    head = f"{patient} — {n} exam{'s' if n != 1 else ''}"
+    if not known:
+        return head if n == 0 else f"{head}, dates unknown"
+    span = known[0].isoformat() if known[0] == known[-1] else \
+        f"{known[0].isoformat()} to {known[-1].isoformat()}"
+    return f"{head}, {span}"
+
+
+def no_exam_text(patient: str | None, opening: date | str | None = None) -> str:
+    """What an exam view shows without an exam: the patient and what to do."""
+    if patient is None:
+        return "No patient selected: select a patient and an exam in the patient list."
+    if opening is not None:
+        return f"{exam_title(patient, opening)}: opening…"
+    return f"{patient}: no exam shown. Select an exam of this patient in the patient list."
+
+
+def comparison_title(points: Sequence[TimePoint]) -> str:
+    """'PAT-7 · Doe^Jane — 2020-03-01 (baseline) vs 2020-03-09, 2020-03-20'."""
+    if not points:
+        return ""
+    patient = points[0].patient or "patient unknown"
+    days = [exam_name(p) for p in points]
+    rest = f" vs {', '.join(days[1:])}" if len(days) > 1 else ""
+    return f"{patient} — {days[0]} (baseline){rest}"
+
+
+def comparison_message(patient: str | None, n_exams: int, n_analysed: int) -> str:
+    """Why the Compare tab shows no comparison for this patient ('' when it can compare)."""
+    if patient is None:
+        return "No patient selected: select a patient in the list to compare their exams."
+    if n_exams == 0:
+        return f"{patient} has no exam to compare."
+    if n_exams == 1:
+        return f"{patient} has one exam: a comparison needs two or more."
+    if n_analysed >= 2:
+        return ""
+    return (f"{patient}: {n_analysed} of {n_exams} exams analysed. Analyse at least two to compare"
+            " them (Analysis › Analyse all exams of the patient).")
 
 
 def extent_mm(volume: Volume, plane: display.Plane) -> tuple[float, float]:

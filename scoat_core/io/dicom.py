@@ -223,6 +223,7 @@ def _assemble(
     series_uids = {str(by_path[f.file].ds.get("SeriesInstanceUID", "")) for f in g.frames}
     if len(series_uids) > 1:
         warns.append(f"files from {len(series_uids)} different series read as one volume")
+    numbers = _instance_numbers(g.frames, by_path)  # before the pixels: they free the headers
     array = _read_pixels(loaded, g.frames, progress, cancel, decoded)
     row_mm, col_mm = g.pixel_spacing
     source = loaded[0].path if len(loaded) == 1 else where
@@ -244,7 +245,22 @@ def _assemble(
         is_hu=in_hu,
         warnings=warns,
         source_files=tuple(dict.fromkeys(f.file for f in g.frames)),
+        instance_numbers=numbers,
     )
+
+
+def _instance_numbers(frames: list[Frame], by_path: dict[str, Loaded]) -> tuple[int | None, ...]:
+    """The InstanceNumber of each slice's file (None for a frame of a multi-frame file, or a
+    missing or unreadable number); empty when no slice has one."""
+    numbers: list[int | None] = []
+    for f in frames:
+        item = by_path[f.file]
+        try:
+            value = int(item.ds.get("InstanceNumber")) if len(item.frames) == 1 else None
+        except (TypeError, ValueError):
+            value = None
+        numbers.append(value)
+    return tuple(numbers) if any(n is not None for n in numbers) else ()
 
 
 def _unread_warning(unread: list[FileProblem], where: str) -> str:

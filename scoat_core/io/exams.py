@@ -37,6 +37,9 @@ class SeriesEntry:
     excluded_reason: str = ""
     shape: tuple[int, int, int] | None = None
     spacing_mm: tuple[float, float, float] | None = None
+    origin_mm: tuple[float, float, float] | None = None
+    """LPS position of the first voxel, measured with the shape (for finding the same CT
+    imported before in another format)."""
     hu: bool | None = None
     warnings: list[str] = field(default_factory=list)
     record: object | None = None
@@ -100,6 +103,15 @@ class Inventory:
 
     def usable_series(self) -> list[SeriesEntry]:
         return [s for s in self.series() if s.usable]
+
+    def without_exams(self, exams: list[ExamEntry]) -> Inventory:
+        """The inventory less these exams (the very entries), and less the patients left
+        without an exam."""
+        drop = {id(e) for e in exams}
+        patients = [PatientEntry(p.patient_id, p.patient_name,
+                                 [e for e in p.exams if id(e) not in drop])
+                    for p in self.patients]
+        return Inventory([p for p in patients if p.exams], list(self.problems))
 
 
 def find_exams(
@@ -212,6 +224,7 @@ def _entry_from_volume(path: Path, study_date: date | None) -> SeriesEntry:
         selected=True,
         shape=vol.shape,
         spacing_mm=vol.spacing,
+        origin_mm=vol.origin,
         hu=vol.is_hu,
         warnings=list(vol.warnings),
         record=path,
@@ -241,6 +254,7 @@ def _load_selected(exam: ExamEntry, problems: list[FileProblem]) -> None:
             continue
         entry.selected = True
         entry.shape, entry.spacing_mm, entry.hu = vol.shape, vol.spacing, vol.is_hu
+        entry.origin_mm = vol.origin
         entry.warnings = _merge_warnings(entry.warnings, vol.warnings)
         return
 

@@ -7,6 +7,9 @@ cache folder (default: ``cache/`` beside the database):
 * ``analyses/series-<pk>-<token>/{lung,opacity}_mask.nii.gz``: one folder per saved analysis;
 * ``tmp/``: files being written.
 
+The registrations of the comparison are kept in the database, keyed by the two analyses they
+were computed from (:mod:`scoat_core.store.registrations`).
+
 Cache paths are stored relative to the cache folder; source paths are absolute. Every write is
 one transaction. Files are complete and renamed into place before the transaction that refers to
 them commits, and replaced files are removed only after it commits, so a crash at any point
@@ -23,6 +26,7 @@ from scoat_core.store.rows import (
     AnalysisRow,
     ExamRow,
     PatientRow,
+    SameExam,
     SeriesRow,
     SourceMissingError,
     StoreDamagedError,
@@ -37,6 +41,7 @@ __all__ = [
     "AnalysisRow",
     "ExamRow",
     "PatientRow",
+    "SameExam",
     "SeriesRow",
     "SourceMissingError",
     "Store",

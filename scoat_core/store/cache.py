@@ -18,6 +18,7 @@ import sqlite3
 import struct
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
@@ -41,11 +42,12 @@ class CacheMixin(PatientsMixin):
         """
         pk = series if isinstance(series, int) else series.id
         row, exam_date = self._series_and_date(pk)
-        info = _info_from_json(json.loads(row["info"]))
+        stored = json.loads(row["info"])
+        info = _info_from_json(stored)
         if exam_date is not None:
             info = info.replace(study_date=exam_date)
         if row["ct_cache"]:
-            vol = self._read_cache(row, info)
+            vol = self._read_cache(row, info, stored.get("instance_numbers") or ())
             if vol is not None:
                 return vol
         vol = self._read_source(row, exam_date)
@@ -78,7 +80,8 @@ class CacheMixin(PatientsMixin):
             if current is not None and current["ct_cache"]:
                 self._remove(self.cache_dir / current["ct_cache"])
 
-    def _read_cache(self, row: sqlite3.Row, info: ExamInfo) -> Volume | None:
+    def _read_cache(self, row: sqlite3.Row, info: ExamInfo,
+                    instance_numbers: Sequence[int | None] = ()) -> Volume | None:
         path = self.cache_dir / row["ct_cache"]
         try:
             vol = _read_nifti(path, info, is_hu=bool(row["hu"]))
@@ -90,6 +93,8 @@ class CacheMixin(PatientsMixin):
             log.warning("CT cache %s has shape %s, expected %s", path, vol.shape, shape)
             return None
         vol.warnings = json.loads(row["warnings"])
+        if len(instance_numbers) == vol.shape[0]:
+            vol.instance_numbers = tuple(instance_numbers)
         return vol
 
     def _read_source(self, row: sqlite3.Row, exam_date: date | None) -> Volume:
@@ -122,7 +127,7 @@ class CacheMixin(PatientsMixin):
             with self._tx() as db:
                 _update(db, "series", pk, {
                     "ct_cache": rel, **_measured(vol.shape, vol.spacing, vol.is_hu, vol.warnings),
-                    "info": json.dumps(vol.info.to_json()),
+                    "info": json.dumps(cached_info_json(vol)),
                 })
         except (OSError, RuntimeError, sqlite3.Error) as exc:
             log.warning("could not cache the CT of series %s: %s", pk, exc)
@@ -147,6 +152,14 @@ class CacheMixin(PatientsMixin):
                     self._remove(path)
                     removed.append(path)
         return removed
+
+
+def cached_info_json(vol: Volume) -> dict[str, object]:
+    """The series' ``info`` JSON once its CT is cached: the ExamInfo, plus what the NIfTI cache
+    cannot hold (the slices' DICOM InstanceNumbers) and the origin (for
+    :meth:`~scoat_core.store.imports.ImportsMixin.same_exam_candidates`)."""
+    return {**vol.info.to_json(), "instance_numbers": list(vol.instance_numbers),
+            "origin": [float(v) for v in vol.origin]}
 
 
 def content_hash(vol: Volume) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 from scoat_core.store.cache import CacheMixin
 from scoat_core.store.imports import ImportsMixin
 from scoat_core.store.patients import PatientsMixin
+from scoat_core.store.registrations import RegistrationsMixin
 from scoat_core.store.results import ResultsMixin
 from scoat_core.store.rows import StoreDamagedError, StoreError
 from scoat_core.store.schema import migrate
@@ -35,7 +36,8 @@ _DAMAGE_MESSAGES = ("not a database", "malformed", "corrupt")
 _COMPANIONS = ("-wal", "-shm", "-journal")
 
 
-class Store(ImportsMixin, CacheMixin, SourcesMixin, ResultsMixin, PatientsMixin):
+class Store(ImportsMixin, CacheMixin, SourcesMixin, ResultsMixin, RegistrationsMixin,
+            PatientsMixin):
     """The app's database; open with :meth:`Store.open`, use as a context manager or close()."""
 
     @classmethod

@@ -1,21 +1,68 @@
-"""Importing an inventory: patients (matched by exam, ID or alias), exams and series."""
+"""Importing an inventory: patients (matched by exam, ID or alias), exams and series; and the
+exams of an inventory that are probably already stored in another format."""
 
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scoat_core.store.base import StoreBase, _drop_no_date_warnings, _update
-from scoat_core.store.rows import _abs, _iso, _measured, _now
+from scoat_core.store.base import _drop_no_date_warnings, _update
+from scoat_core.store.patients import PatientsMixin
+from scoat_core.store.rows import SameExam, _abs, _iso, _measured, _now
 
 if TYPE_CHECKING:
     from scoat_core.io.exams import ExamEntry, Inventory, PatientEntry, SeriesEntry
 
 
-class ImportsMixin(StoreBase):
+#: Two series are the same CT when their shapes are equal, their spacings within this (mm)...
+SAME_SPACING_MM = 1e-3
+#: ... and their first voxels within this distance (mm).
+SAME_ORIGIN_MM = 0.5
+
+
+class ImportsMixin(PatientsMixin):
     """Adds what :func:`~scoat_core.io.exams.find_exams` found to the database."""
+
+    def same_exam_candidates(self, inventory: Inventory) -> list[SameExam]:
+        """The new exams of ``inventory`` that look like an exam already stored: the patient it
+        would be imported into, the same date, a usable series of the same geometry (shape,
+        spacing within :data:`SAME_SPACING_MM`, origin within :data:`SAME_ORIGIN_MM`; an origin
+        not recorded, as for series imported before it was, is not held against a match).
+
+        A pure query (nothing is written): exams whose key is already stored (a re-import) and
+        undated or unmeasured ones are never candidates.
+        """
+        found: list[SameExam] = []
+        with self._lock:
+            db = self._conn
+            for entry in inventory.patients:
+                keys = [_exam_key(e) for e in entry.exams]
+                stored = _stored_patient(db, entry, keys)
+                if stored is None:
+                    continue
+                for exam, key in zip(entry.exams, keys, strict=True):
+                    new = exam.selected
+                    if (db.execute("SELECT 1 FROM exams WHERE key = ?", (key,)).fetchone()
+                            or exam.study_date is None or new is None or not new.usable
+                            or new.shape is None or new.spacing_mm is None):
+                        continue
+                    rows = db.execute(
+                        "SELECT e.id AS exam_pk, s.source, s.shape, s.spacing, s.info FROM exams e"
+                        " JOIN series s ON s.exam_pk = e.id WHERE e.patient_pk = ? AND"
+                        " e.study_date = ? AND s.usable = 1 AND s.shape IS NOT NULL"
+                        " ORDER BY e.id, s.selected DESC, s.id",
+                        (stored[0], _iso(exam.study_date))).fetchall()
+                    seen: set[int] = set()
+                    for r in rows:
+                        if r["exam_pk"] not in seen and _same_geometry(new, r):
+                            seen.add(r["exam_pk"])
+                            found.append(SameExam(exam, stored[0], int(r["exam_pk"]),
+                                                  exam.study_date, Path(r["source"]),
+                                                  _series_source(new)))
+        return found
 
     def import_inventory(self, inventory: Inventory) -> list[int]:
         """Add what :func:`~scoat_core.io.exams.find_exams` found; returns the patients touched.
@@ -45,26 +92,13 @@ class ImportsMixin(StoreBase):
         return pk
 
     def _patient_for(self, db: sqlite3.Connection, entry: PatientEntry, keys: list[str]) -> int:
-        """An exam already stored decides (merges stick); else the patient ID or an alias."""
-        for key in keys:
-            row = db.execute("SELECT patient_pk FROM exams WHERE key = ?", (key,)).fetchone()
-            if row:
-                return int(row[0])
-        row = db.execute(
-            "SELECT id, name FROM patients WHERE patient_id = ? ORDER BY id LIMIT 1",
-            (entry.patient_id,),
-        ).fetchone()
-        if row is None:
-            row = db.execute(
-                "SELECT p.id, p.name FROM patient_aliases a JOIN patients p ON p.id = a.patient_pk"
-                " WHERE a.alias = ?",
-                (entry.patient_id,),
-            ).fetchone()
-        if row is not None:
-            if not row["name"] and entry.patient_name:
-                db.execute("UPDATE patients SET name = ? WHERE id = ?",
-                           (entry.patient_name, row[0]))
-            return int(row[0])
+        """The stored patient (:func:`_stored_patient`), else a new one."""
+        stored = _stored_patient(db, entry, keys)
+        if stored is not None:
+            pk, name = stored
+            if name == "" and entry.patient_name:
+                db.execute("UPDATE patients SET name = ? WHERE id = ?", (entry.patient_name, pk))
+            return pk
         cur = db.execute(
             "INSERT INTO patients (patient_id, name, created) VALUES (?, ?, ?)",
             (entry.patient_id, entry.patient_name, _now()),
@@ -122,7 +156,7 @@ class ImportsMixin(StoreBase):
             "manufacturer": s.info.manufacturer, "model": s.info.model, "kernel": s.info.kernel,
             "slice_thickness_mm": s.info.slice_thickness_mm, "usable": int(s.usable),
             "excluded_reason": s.excluded_reason,
-            "info": json.dumps(s.info.replace(source=source).to_json()),
+            "info": _series_info(s, source),
         }
         if s.shape is not None or row is None:  # measured by reading the series
             values.update(_measured(s.shape, s.spacing_mm, s.hu, s.warnings))
@@ -139,6 +173,49 @@ class ImportsMixin(StoreBase):
             dropped.append(row["ct_cache"])
         _update(db, "series", int(row["id"]), values)
         return int(row["id"])
+
+
+def _stored_patient(db: sqlite3.Connection, entry: PatientEntry,
+                    keys: list[str]) -> tuple[int, str | None] | None:
+    """``(pk, name)`` of the stored patient this entry goes to: an exam already stored decides
+    (merges stick; name None), else the patient ID or an alias; None for a new patient."""
+    for key in keys:
+        row = db.execute("SELECT patient_pk FROM exams WHERE key = ?", (key,)).fetchone()
+        if row:
+            return int(row[0]), None
+    row = db.execute(
+        "SELECT id, name FROM patients WHERE patient_id = ? ORDER BY id LIMIT 1",
+        (entry.patient_id,),
+    ).fetchone()
+    if row is None:
+        row = db.execute(
+            "SELECT p.id, p.name FROM patient_aliases a JOIN patients p ON p.id = a.patient_pk"
+            " WHERE a.alias = ?",
+            (entry.patient_id,),
+        ).fetchone()
+    return None if row is None else (int(row["id"]), str(row["name"] or ""))
+
+
+def _same_geometry(new: SeriesEntry, row: sqlite3.Row) -> bool:
+    """Whether a measured series of the inventory has the geometry of a stored series row."""
+    if list(new.shape or ()) != json.loads(row["shape"]):
+        return False
+    spacing = json.loads(row["spacing"]) if row["spacing"] else None
+    if spacing is None or new.spacing_mm is None or any(
+            abs(a - b) > SAME_SPACING_MM for a, b in zip(new.spacing_mm, spacing, strict=True)):
+        return False
+    origin = json.loads(row["info"]).get("origin")
+    if origin is None or new.origin_mm is None:
+        return True
+    return math.dist(new.origin_mm, origin) <= SAME_ORIGIN_MM
+
+
+def _series_info(s: SeriesEntry, source: str) -> str:
+    """The series' ``info`` JSON: its ExamInfo, and its origin when measured."""
+    info: dict[str, Any] = s.info.replace(source=source).to_json()
+    if s.origin_mm is not None:
+        info["origin"] = [float(v) for v in s.origin_mm]
+    return json.dumps(info)
 
 
 def _series_source(s: SeriesEntry) -> str:

@@ -96,6 +96,20 @@ class ResultsMixin(PatientsMixin):
         same = r["model_sha256"] == model_sha and r["analysis_version"] == ANALYSIS_VERSION
         return str(r["message"]) if same else None
 
+    def recent_stage_seconds(self, limit: int = 5, device: str | None = None
+                             ) -> list[dict[str, float]]:
+        """The stage times (s) of the latest ``limit`` analyses (on ``device`` when given),
+        newest first: what the analyses measured on this machine, for time-left estimates."""
+        where, args = ("WHERE device = ?", (device,)) if device else ("", ())
+        rows = self._rows(f"SELECT metrics_json FROM analyses {where} ORDER BY id DESC LIMIT ?",
+                          (*args, int(limit)))
+        out = []
+        for r in rows:
+            stages = json.loads(r["metrics_json"]).get("stage_seconds") or {}
+            if isinstance(stages, dict) and stages:
+                out.append({str(k): float(v) for k, v in stages.items()})
+        return out
+
     def analysis(self, series_pk: int) -> AnalysisRow | None:
         rows = self._analysis_by("a.series_pk = ?", (series_pk,))
         return rows[0] if rows else None

@@ -85,6 +85,24 @@ class ExamRow:
 
 
 @dataclass(frozen=True)
+class SameExam:
+    """An exam about to be imported that looks like one already stored (same patient, date
+    and geometry) under another key: probably the same CT in another format (a NIfTI written
+    from an imported DICOM series)."""
+
+    entry: Any
+    """The inventory's :class:`~scoat_core.io.exams.ExamEntry` (drop it to skip it:
+    :meth:`~scoat_core.io.exams.Inventory.without_exams`)."""
+    patient_pk: int
+    exam_pk: int
+    """The stored exam it matches."""
+    study_date: date
+    stored_source: Path
+    """The source of the stored exam's matching series."""
+    new_source: str
+
+
+@dataclass(frozen=True)
 class AnalysisRow:
     id: int
     series_pk: int

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from scoat_core.store.rows import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA_V1 = (
     """CREATE TABLE patients (
@@ -88,11 +88,25 @@ def _add_content_hashes_v3(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE analyses ADD COLUMN content_hash TEXT")
 
 
+def _add_registrations_v4(db: sqlite3.Connection) -> None:
+    """The comparison's registrations, keyed by the two analyses (baseline, follow-up) whose
+    lung masks were registered: replacing or deleting either analysis deletes the row."""
+    db.execute("""CREATE TABLE registrations (
+        baseline_analysis INTEGER NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,
+        followup_analysis INTEGER NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,
+        created TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        registration_json TEXT NOT NULL,
+        PRIMARY KEY (baseline_analysis, followup_analysis))""")
+    db.execute("CREATE INDEX registrations_by_followup ON registrations(followup_analysis)")
+
+
 #: ``_MIGRATIONS[n]`` upgrades a database from schema version ``n`` to ``n + 1`` (inside the
 #: opening transaction). Version 0 is an empty file.
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _create_v1,
                                                                 1: _add_failures_v2,
-                                                                2: _add_content_hashes_v3}
+                                                                2: _add_content_hashes_v3,
+                                                                3: _add_registrations_v4}
 
 
 def migrate(db: sqlite3.Connection, db_path: Path) -> None:

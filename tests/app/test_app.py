@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -44,3 +48,26 @@ def test_screenshot_option_writes_png(qtbot, tmp_path):
     assert main(["--screenshot", str(png), "--size", "1300x800"]) == 0
     image = QImage(str(png))
     assert (image.width(), image.height()) == (1300, 800)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Qt's xcb plugin is Linux's")
+def test_a_platform_plugin_that_cannot_load_gets_a_one_line_hint(tmp_path):
+    """Qt aborts when its platform plugin cannot start (missing X11 libraries, no display):
+    scoat-app says, in one line, what to install (or what else to check)."""
+    from scoat_core.diagnostics import apt_install_command, apt_packages, missing_qt_libraries
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "QT_QPA_PLATFORM": "xcb",
+           "DISPLAY": ":97", "SCOAT_APP_DATA": str(tmp_path / "data"),
+           "XDG_RUNTIME_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "app.main", "--screenshot",
+                           str(tmp_path / "x.png")], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode != 0
+    hints = [line for line in done.stderr.splitlines() if line.startswith("scoat-app: ")]
+    assert len(hints) == 1, done.stderr[-2000:]
+    missing = missing_qt_libraries()
+    if missing:
+        assert hints[0].endswith(apt_install_command(apt_packages(missing)))
+    else:
+        assert "QT_QPA_PLATFORM=offscreen" in hints[0]
+    assert "Traceback" not in done.stderr

@@ -131,3 +131,51 @@ def test_library_only_logs_through_module_loggers():
                 continue
             offenders.append(f"{path.relative_to(CORE.parent)}:{line} {what}")
     assert not offenders, "\n".join(offenders)
+
+
+# ------------------------------------------------------------ Qt's system libraries (issue 15)
+LDD_FRESH_DEBIAN = """\
+\tlinux-vdso.so.1 (0x00007ffc6b5f2000)
+\tlibQt6XcbQpa.so.6 => /venv/PySide6/Qt/plugins/platforms/../../lib/libQt6XcbQpa.so.6 (0x7f)
+\tlibxkbcommon.so.0 => /lib/x86_64-linux-gnu/libxkbcommon.so.0 (0x00007f729bfba000)
+\tlibxkbcommon-x11.so.0 => not found
+\tlibxcb-cursor.so.0 => not found
+\tlibxcb-icccm.so.4 => not found
+\tlibxcb-util.so.1 => /lib/x86_64-linux-gnu/libxcb-util.so.1 (0x00007f729cb36000)
+\tlibxcb-keysyms.so.1 => not found
+\tlibX11-xcb.so.1 => not found
+\tlibglib-2.0.so.0 => not found
+\tlibxcb-icccm.so.4 => not found
+\tlibxcb-keysyms.so.1 => not found
+\t/lib64/ld-linux-x86-64.so.2 (0x00007f729cc2c000)
+"""
+
+
+def test_missing_qt_libraries_and_their_debian_packages_from_ldd_output():
+    missing = diagnostics.missing_libraries(LDD_FRESH_DEBIAN)
+    assert missing == ["libxkbcommon-x11.so.0", "libxcb-cursor.so.0", "libxcb-icccm.so.4",
+                       "libxcb-keysyms.so.1", "libX11-xcb.so.1", "libglib-2.0.so.0"]
+    assert diagnostics.apt_packages(missing) == [
+        "libxkbcommon-x11-0", "libxcb-cursor0", "libxcb-icccm4", "libxcb-keysyms1",
+        "libx11-xcb1", "libglib2.0-0"]
+    assert diagnostics.missing_libraries("\tlibxcb.so.1 => /lib/libxcb.so.1 (0x1)\n") == []
+    assert diagnostics.missing_libraries("not a dynamic executable\n") == []
+    hint = diagnostics.qt_platform_hint(["libxcb-icccm.so.4", "libxcb-keysyms.so.1"])
+    assert "\n" not in hint
+    assert hint.endswith("install them with: sudo apt-get install -y libxcb-icccm4 "
+                         "libxcb-keysyms1")
+    assert "QT_QPA_PLATFORM=offscreen" in diagnostics.qt_platform_hint([])
+
+
+def test_missing_qt_libraries_runs_ldd_on_the_plugin(tmp_path, monkeypatch):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "ldd").write_text("#!/bin/sh\nprintf '\\tlibxcb-icccm.so.4 => not found\\n'\n")
+    (fake / "ldd").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:/usr/bin:/bin")
+    plugin = tmp_path / "libqxcb.so"
+    plugin.write_bytes(b"")
+    expected = ["libxcb-icccm.so.4"] if sys.platform.startswith("linux") else []
+    assert diagnostics.missing_qt_libraries(plugin) == expected
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))  # no ldd: nothing to say, no error
+    assert diagnostics.missing_qt_libraries(plugin) == []

@@ -192,3 +192,15 @@ def test_key_slices():
     lung[2:5, 4:7, 1:3] = 1
     assert display.key_slices(np.zeros_like(opacity), lung) == (3, 5)
     assert display.key_slices(np.zeros_like(opacity)) == (5, 4)
+
+
+def test_window_and_slice_titles():
+    """What the viewer's Window box and slice line read (issue 15)."""
+    assert display.window_title(1500, -600) == "Lung (W1500 L−600)"
+    assert display.window_title(400.2, 40) == "Mediastinum (W400 L40)"
+    assert display.window_title(1620.4, -560.6) == "Custom (W1620 L−561)"
+    assert display.preset_of(400, 40) == "mediastinum" and display.preset_of(401, 40) is None
+    assert display.slice_title(132, 255, [None] * 132 + [123] + [None] * 122) == \
+        "Im 123 (slice 133/255)"
+    assert display.slice_title(4, 12) == "Slice 5/12"
+    assert display.slice_title(4, 12, [7] * 11) == "Slice 5/12"  # not this grid's numbers

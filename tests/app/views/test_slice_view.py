@@ -271,7 +271,7 @@ def test_orientation_letters_and_corner_texts(qtbot):
     axial.set_slice(4)
     axial.set_label("2020-02-01  GE LightSpeed\nLOV 120 mL")
     a = axial.annotations()
-    assert a["bottom_left"] == "Im 5/12\nz −40.0 mm"  # origin z −50 + 4 × 2.5
+    assert a["bottom_left"] == "Slice 5/12\nz −40.0 mm"  # origin z −50 + 4 × 2.5
     assert a["bottom_right"] == "W 1500  L −600"
     assert a["top_left"].startswith("2020-02-01") and a["top_right"] == "Axial"
     assert coronal.annotations()["bottom_left"].endswith("y 28.0 mm")  # 20 + 10 × 0.8

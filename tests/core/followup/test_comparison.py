@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 
 import numpy as np
 import pytest
@@ -161,3 +162,59 @@ def test_slice_geometry_helpers(timeline):
         assert np.allclose(np.delete(q, axis), np.delete(p, axis))
     w, h = extent_mm(vol, "coronal")
     assert w == pytest.approx(64 * vol.spacing[0]) and h == pytest.approx(52 * 5.0)
+
+
+def test_views_name_the_patient_and_the_exam(timeline):
+    from scoat_core.followup.comparison import (
+        comparison_message,
+        comparison_title,
+        exam_title,
+        no_exam_text,
+        patient_label,
+        timeline_title,
+    )
+
+    exams, points, regs, _ = timeline
+    who = patient_label("PAT-7", "Doe^Jane")
+    assert who == "PAT-7 · Doe^Jane" and patient_label("PAT-7", "PAT-7") == "PAT-7"
+    assert patient_label("", "") == "patient without ID"
+    named = [dataclasses.replace(p, patient=who) for p in points]
+    label = pane_label(named[1], named[0], PointMap(regs[1]))
+    assert label.startswith("PAT-7 · Doe^Jane\n2020-02-06 · day 5\n")
+    assert comparison_title(named) == \
+        "PAT-7 · Doe^Jane — 2020-02-01 (baseline) vs 2020-02-06, " \
+        f"{exams[2].ct.info.study_date.isoformat()}"
+    assert exam_title(who, date(2020, 3, 14)) == "PAT-7 · Doe^Jane — 2020-03-14"
+    assert exam_title(who, None) == "PAT-7 · Doe^Jane — date unknown"
+    assert timeline_title(who, [date(2020, 3, 1), None, date(2020, 3, 20)]) == \
+        "PAT-7 · Doe^Jane — 3 exams, 2020-03-01 to 2020-03-20"
+    assert timeline_title(who, []) == "PAT-7 · Doe^Jane — 0 exams"
+    assert no_exam_text(who).startswith("PAT-7 · Doe^Jane: no exam shown.")
+    assert no_exam_text(who, date(2020, 3, 1)) == "PAT-7 · Doe^Jane — 2020-03-01: opening…"
+    assert no_exam_text(None).startswith("No patient selected")
+    # the Compare tab's message matches the state (it said "Analyse two or more exams" with
+    # both analysed)
+    assert comparison_message(who, 3, 2) == ""
+    assert comparison_message(who, 3, 1).startswith("PAT-7 · Doe^Jane: 1 of 3 exams analysed.")
+    assert comparison_message(who, 1, 1) == \
+        "PAT-7 · Doe^Jane has one exam: a comparison needs two or more."
+    assert comparison_message(None, 0, 0).startswith("No patient selected")
+
+
+def test_a_thin_registration_and_a_failed_one_are_named_in_the_pane(timeline, monkeypatch):
+    import scoat_core.followup.comparison as comparison
+    from scoat_core.followup.registration import METHOD_2D, RegistrationError
+
+    _exams, points, regs, _ = timeline
+    thin = dataclasses.replace(regs[1], method=METHOD_2D, note="single slice")
+    assert "2-D rigid + affine registration (single slice)" in pane_label(
+        points[1], points[0], PointMap(thin))
+
+    def no_lung(base, lung):
+        raise RegistrationError("cannot register: no lung in the follow-up exam")
+
+    monkeypatch.setattr(comparison, "register", no_lung)
+    problems: dict[int, str] = {}
+    known = compute_registrations(points, known={2: regs[2]}, problems=problems)
+    assert known == {2: regs[2]}  # the known one reused, the other left out with its reason
+    assert problems == {1: "cannot register: no lung in the follow-up exam"}

@@ -134,6 +134,20 @@ def test_synthetic_series_shuffled_names_and_progress(tmp_path):
     assert vol.origin[2] == pytest.approx(-50.0) and vol.spacing[2] == pytest.approx(1.5)
 
 
+def test_instance_numbers_follow_the_slices_not_the_files(tmp_path):
+    """Each slice keeps its file's InstanceNumber (what PACS shows), whatever the file names
+    or the numbering direction; a slice without one reads None."""
+    write_ct(tmp_path, n=5)
+    for k, path in enumerate(sorted(tmp_path.iterdir())):  # numbered from the top
+        edit(path, InstanceNumber=123 - k)
+    vol = read_dicom(tmp_path)
+    assert vol.instance_numbers == (123, 122, 121, 120, 119)
+    assert Path(vol.source_files[0]).name == "IM00000.dcm"
+    edit(tmp_path / "IM00002.dcm", InstanceNumber="")
+    assert read_dicom(tmp_path).instance_numbers == (123, 122, None, 120, 119)
+    assert read_dicom(data_file("eCT_Supplemental.dcm")).instance_numbers == ()  # multi-frame
+
+
 def test_duplicates_gap_and_non_uniform(tmp_path):
     write_ct(tmp_path, n=6)
     shutil.copy(tmp_path / "IM00001.dcm", tmp_path / "dup.dcm")

@@ -536,8 +536,84 @@ def test_a_version_2_database_gains_content_hashes(tmp_path, inventory, phantoms
         store.load_volume(series)  # the first read from the source records the hash
         assert not store.analysis(series.id).ct_changed and len(store.patients()) == 2
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
         hashes = conn.execute("SELECT content_hash FROM series WHERE id = ?",
                               (series.id,)).fetchone()
         assert hashes[0] and len(hashes[0]) == 32
         assert {r[1] for r in conn.execute("PRAGMA table_info(analyses)")} >= {"content_hash"}
+
+
+def _registration(dice: float = 0.9):
+    from scoat_core.followup.registration import METHOD_2D, Registration
+
+    return Registration([1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0, 2.0, -1.0, 5.0], [0.0, 0.0, 0.0],
+                        dice, METHOD_2D, "single slice")
+
+
+def test_a_version_3_database_gains_the_registrations_table(tmp_path, inventory, phantoms,
+                                                            monkeypatch):
+    import scoat_core.store.schema as schema
+
+    db = tmp_path / "v3.sqlite"
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 3)
+    with Store.open(db) as store:
+        store.import_inventory(inventory)
+        first, second = [e.selected for e in store.exams(patient_pk(store, PID))]
+        rows = [store.save_analysis(s.id, result(ph), "0.1.0")
+                for s, ph in zip((first, second), phantoms, strict=True)]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert "registrations" not in tables
+    monkeypatch.undo()
+    assert schema.SCHEMA_VERSION == 4
+    with Store.open(db) as store:
+        assert [a.id for _, a in store.analyses_for_patient(patient_pk(store, PID))] == \
+            [r.id for r in rows]  # the analyses are kept
+        assert store.registration(rows[0].id, rows[1].id) is None
+        store.save_registration(rows[0].id, rows[1].id, _registration())
+        assert store.registration(rows[0].id, rows[1].id) == _registration()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("SELECT COUNT(*) FROM registrations").fetchone()[0] == 1
+
+
+def test_registrations_are_kept_per_pair_of_analyses_and_go_with_them(tmp_path, inventory,
+                                                                      phantoms, monkeypatch):
+    import scoat_core.followup.comparison as comparison
+    from scoat_core.followup.comparison import TimePoint
+
+    with imported(tmp_path, inventory) as store:
+        pk = patient_pk(store, PID)
+        series = [e.selected for e in store.exams(pk)]
+        rows = [store.save_analysis(s.id, result(ph), "0.1.0")
+                for s, ph in zip(series, phantoms, strict=True)]
+        points = [TimePoint(i, "", ph.ct, ph.lung.array, ph.lesion.array)
+                  for i, ph in enumerate(phantoms)]
+        calls = []
+        monkeypatch.setattr(comparison, "register",
+                            lambda a, b: calls.append(1) or _registration(0.95))
+        analyses = {0: rows[0].id, 1: rows[1].id}
+        assert store.registrations_for(points, analyses) == {1: _registration(0.95)}
+        assert store.registrations_for(points, analyses) == {1: _registration(0.95)}
+        assert len(calls) == 1  # the second comparison reads it from the store
+    with Store.open(tmp_path / "db" / "scoat.sqlite") as store:  # and so does a restart
+        assert store.registrations_for(points, analyses) == {1: _registration(0.95)}
+        assert len(calls) == 1
+        # a new analysis of the follow-up replaces its row: the registration goes with it
+        again = store.save_analysis(series[1].id, result(phantoms[1]), "0.1.0")
+        assert store.registration(rows[0].id, rows[1].id) is None
+        assert store.registration(rows[0].id, again.id) is None
+        store.save_registration(rows[0].id, again.id, _registration())
+        store.delete_patient(pk)  # deleting the exams deletes their registrations
+        with sqlite3.connect(store.db_path) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM registrations").fetchone()[0] == 0
+
+
+def test_recent_stage_seconds_are_those_of_the_latest_analyses(tmp_path, inventory, phantoms):
+    with imported(tmp_path, inventory) as store:
+        series = [e.selected for e in store.exams(patient_pk(store, PID))]
+        for s, ph in zip(series, phantoms, strict=True):
+            store.save_analysis(s.id, result(ph), "0.1.0")
+        assert store.recent_stage_seconds() == [{"lung": 1.0}, {"lung": 1.0}]
+        assert store.recent_stage_seconds(limit=1, device="cuda") == []
