@@ -12,7 +12,15 @@ from typing import Any, NoReturn
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QRectF, QStandardPaths, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QImage, QKeySequence, QPainter
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QDragEnterEvent,
+    QDropEvent,
+    QImage,
+    QKeySequence,
+    QPainter,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QInputDialog,
@@ -38,6 +46,7 @@ from app.views.patient_browser import PatientBrowser, exam_count, short_reason
 from app.views.timeline_plot import TimelinePlot
 from app.views.viewer_panel import ViewerPanel
 from scoat_core import __version__
+from scoat_core.display import LAYOUT_TITLES
 from scoat_core.followup.comparison import (
     comparison_message,
     comparison_title,
@@ -61,6 +70,7 @@ SHORTCUTS = [
     ("Home / End", "First / last slice"), ("Right drag", "Window / level"),
     ("1 / 2", "Lung / mediastinum window"), ("Ctrl+wheel, + / −", "Zoom"),
     ("Middle drag, Shift+left drag", "Pan"), ("Left click", "Crosshair (links the panes)"),
+    ("Mouse over a pane", "HU and position (mm) in the status bar"),
     ("R, double-click", "Reset zoom and pan"), ("Ctrl+1 … Ctrl+5", "Viewer, Compare, Timeline, "
                                                                   "3-D, Attention tabs"),
 ]
@@ -127,6 +137,7 @@ class MainWindow(QMainWindow):
         self.errors: list[str] = []
         self.exam_pk: int | None = None
         self.exam_data: dict[str, Any] | None = None
+        self._hover_shown = ""  # the hover text last put in the status line
 
         self.browser = PatientBrowser(self.store)
         self.browser.model_sha = self.model_sha
@@ -138,6 +149,9 @@ class MainWindow(QMainWindow):
                                 self.prefs.show_lung_contour)
         self.viewer.apply_preset(self.prefs.window_preset)
         self.viewer.axial.slice_changed.connect(self._axial_slice)
+        self.viewer.set_view_layout(self.prefs.viewer_layout)
+        self.viewer.layout_changed.connect(self._viewer_layout)
+        self.viewer.hover_changed.connect(self._hover)
         self.plot = TimelinePlot()
         self.plot.set_x_mode(self.prefs.x_axis)
         self.plot.exam_clicked.connect(self._select_exam)
@@ -271,6 +285,15 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         action(view, "Lung window", lambda: self.viewer.apply_preset("lung"))
         action(view, "Mediastinum window", lambda: self.viewer.apply_preset("mediastinum"))
+        view.addSeparator()
+        group = QActionGroup(self)
+        self.layout_actions: dict[str, QAction] = {}
+        for name, title in LAYOUT_TITLES.items():
+            act = action(view, f"Layout {title}", lambda n=name: self.viewer.set_view_layout(n))
+            act.setCheckable(True)
+            act.setChecked(name == self.viewer.view_layout())
+            group.addAction(act)
+            self.layout_actions[name] = act
         settings = bar.addMenu("&Settings")
         action(settings, "&Preferences…", self.show_preferences, "Ctrl+,")
         help_menu = bar.addMenu("&Help")
@@ -612,6 +635,19 @@ class MainWindow(QMainWindow):
                          else "not analysed")
         return "\n".join(lines)
 
+    def _viewer_layout(self, name: str) -> None:
+        """The viewer's layout changed (its box or the View menu): check it, remember it."""
+        self.layout_actions[name].setChecked(True)
+        self.prefs.viewer_layout = name
+
+    def _hover(self, text: str) -> None:
+        """HU and position under the mouse in the status line; the disclaimer when it leaves."""
+        if text:
+            self.statusBar().showMessage(text)
+        elif self.statusBar().currentMessage() == self._hover_shown:
+            self.statusBar().showMessage(DISCLAIMER)
+        self._hover_shown = text
+
     def _axial_slice(self, z: int) -> None:
         if self.attention is not None and self.tabs.currentWidget() is self.attention_host:
             self.attention.set_slice(z)
@@ -940,7 +976,9 @@ class MainWindow(QMainWindow):
             from app.export.pdf import write_pdf
 
             # the plot's title names the patient: left out (the report has its own header)
-            pages = write_pdf(data, path, self.plot.export_image(200, title=False))
+            # and the report's figure is LOV and PO whichever curve the plot shows
+            plot = self.plot.export_image(200, title=False, curve="lov_po")
+            pages = write_pdf(data, path, plot)
             self.statusBar().showMessage(f"Saved {path} ({pages} pages)", 10000)
 
         self.enqueue("Building the report", lambda: run_job(work), write)

@@ -9,12 +9,17 @@ stage, slices per second, the speed ratio, the Dice agreement of the two opacity
 issue asks for >= 0.99), and the peak RSS of the process during `analyze()` (VmHWM, reset
 before each exam where Linux allows it, else resource.getrusage over the whole process).
 
-``--also fp32`` (or bf16) re-runs the opacity stage at that precision too and reports its
-seconds and Dice against the naive path.
+``--backend`` picks the runtime of `analyze()` (auto, torch, onnxruntime; see
+`scoat_core.analysis.slices`). ``--also fp32`` (or bf16: torch at that precision, or onnxruntime:
+ONNX Runtime in float32) re-runs the opacity stage that way too and reports its seconds, its
+speed ratio against the naive path and its Dice against the naive and the `analyze()` masks; so
+``--backend torch --also fp32 --also onnxruntime`` measures the naive torch float32 path, torch's
+fast path (bf16 where native), torch fast float32 and ONNX Runtime in one run. The JSON names
+the CPU class (`scoat_core.diagnostics.cpu_class`).
 
 Usage: python benchmarks/bench_analysis.py [--weights FILE] [--device cpu] [--json OUT]
-       [--precision auto|fp32|bf16] [--also fp32] [--skip-naive] [--phantom-only]
-       [--phantom-slice-mm 0.5]
+       [--precision auto|fp32|bf16] [--backend auto|torch|onnxruntime] [--also fp32]
+       [--skip-naive] [--phantom-only] [--phantom-slice-mm 0.5]
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
 import resource
 import time
@@ -34,6 +40,7 @@ from scoat_core.analysis.normalization import hu_to_unit
 from scoat_core.analysis.pipeline import analyze, load_model, make_segmenter, predict_opacity
 from scoat_core.analysis.postprocess import postprocess
 from scoat_core.analysis.slices import THRESHOLD, SliceSegmenter, cpu_has_bf16
+from scoat_core.diagnostics import cpu_class, package_version
 from scoat_core.phantom import make_phantom
 from scoat_core.shared_data import shared_dataset
 from scoat_core.training.metrics import mask_dice
@@ -69,13 +76,15 @@ def bench(name: str, volume, model, args) -> dict:
     reset_peak_rss()
     before = peak_rss_mb()
     t0 = time.perf_counter()
-    result = analyze(volume, model, device=args.device, precision=args.precision)
+    result = analyze(volume, model, device=args.device, precision=args.precision,
+                     backend=args.backend)
     total = time.perf_counter() - t0
     peak = peak_rss_mb()
     n = volume.shape[0]
     lung_slices = int((result.lung.array > 0).any(axis=(1, 2)).sum())
     opacity_s = result.stage_seconds["opacity"]
     row = {"exam": name, "shape": list(volume.shape), "precision": result.model["precision"],
+           "backend": result.model["backend"],
            "seconds_total": round(total, 2),
            "stage_seconds": {k: round(v, 2) for k, v in result.stage_seconds.items()},
            "slices": n, "lung_slices": lung_slices,
@@ -95,14 +104,19 @@ def bench(name: str, volume, model, args) -> dict:
                    speed_ratio_opacity=round(seconds / opacity_s, 2),
                    dice_fast_vs_naive=round(mask_dice(mask, fast), 4),
                    naive_opacity_ml=round(volume.volume_ml(mask > 0), 1))
-    for precision in args.also:
-        seg = make_segmenter(model, volume.spacing[0], args.device, precision)
-        t0 = time.perf_counter()
+    for also in args.also:
+        backend = "onnxruntime" if also == "onnxruntime" else "torch"
+        precision = "fp32" if also == "onnxruntime" else also
+        seg = make_segmenter(model, volume.spacing[0], args.device, precision, backend)
+        t0 = time.perf_counter()  # includes the ONNX export, once per exam
         other = predict_opacity(volume, result.lung.array, seg, lambda f: None)
-        key = f"fast_{seg.precision}"
-        row[f"{key}_opacity_seconds"] = round(time.perf_counter() - t0, 2)
+        seconds = time.perf_counter() - t0
+        key = f"fast_{seg.backend}" if seg.backend != "torch" else f"fast_{seg.precision}"
+        row[f"{key}_opacity_seconds"] = round(seconds, 2)
+        row[f"speed_ratio_{key}_vs_fast"] = round(opacity_s / seconds, 2)
         row[f"dice_{key}_vs_fast"] = round(mask_dice(other, fast), 4)
         if not args.skip_naive:
+            row[f"speed_ratio_{key}_vs_naive"] = round(row["naive_opacity_seconds"] / seconds, 2)
             row[f"dice_{key}_vs_naive"] = round(mask_dice(other, mask), 4)
     return row
 
@@ -112,8 +126,11 @@ def main() -> None:
     parser.add_argument("--weights", type=Path)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
-    parser.add_argument("--also", action="append", default=[], choices=["fp32", "bf16"],
-                        help="also time the opacity stage at this precision (repeatable)")
+    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime"])
+    parser.add_argument("--also", action="append", default=[],
+                        choices=["fp32", "bf16", "onnxruntime"],
+                        help="also time the opacity stage with torch at this precision, or "
+                             "with ONNX Runtime (repeatable)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--phantom-only", action="store_true")
@@ -141,8 +158,11 @@ def main() -> None:
         print(json.dumps(row))
     if args.json:
         machine = {"cpu": platform.processor() or platform.machine(),
+                   "cpu_class": cpu_class(), "cores": os.cpu_count(),
                    "torch_threads": torch.get_num_threads(), "cpu_bf16": cpu_has_bf16(),
-                   "torch": torch.__version__}
+                   "load_average": [round(v, 2) for v in os.getloadavg()],
+                   "torch": torch.__version__,
+                   "onnxruntime": package_version(("onnxruntime",), "onnxruntime")}
         args.json.write_text(json.dumps({"model": model.info, "machine": machine, "rows": rows},
                                         indent=2) + "\n")
 

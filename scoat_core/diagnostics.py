@@ -240,6 +240,18 @@ def cpu_class() -> str:
     return platform.machine() or "unknown"
 
 
+def inference_backend_line() -> str:
+    """What ``analyze()``'s "auto" backend and precision run on this machine's CPU."""
+    try:
+        from scoat_core.analysis.slices import cpu_has_bf16, pick_backend
+    except ImportError as exc:  # torch missing or broken
+        return f"unavailable ({exc})"
+    precision = "bf16" if cpu_has_bf16() else "fp32"
+    backend = pick_backend("cpu", precision)
+    return f"{backend} {precision} on the CPU ({package_version(('onnxruntime',), 'onnxruntime')}"\
+        " onnxruntime)" if backend == "onnxruntime" else f"{backend} {precision} on the CPU"
+
+
 def collect(device: str = "auto") -> dict[str, str]:
     """Everything a bug report needs, as ordered label → text (see `as_text`).
 
@@ -255,6 +267,7 @@ def collect(device: str = "auto") -> dict[str, str]:
         "CPU": f"{cpu_class()}, {os.cpu_count()} cores",
     }
     info.update(torch_info(device))
+    info["Inference backend"] = inference_backend_line()
     for label, (dists, module) in PACKAGES.items():
         info[label] = package_version(dists, module)
     info["Qt"] = qt_version()

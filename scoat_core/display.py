@@ -217,3 +217,54 @@ def key_slices(opacity: np.ndarray, lung: np.ndarray | None = None) -> tuple[int
         zs, ys = np.nonzero(ref.any(axis=2))
         return int(np.median(zs)), int(np.median(ys))
     return opacity.shape[0] // 2, opacity.shape[1] // 2
+
+
+#: Viewer layouts: name → the panes shown, left to right.
+LAYOUTS: dict[str, tuple[Plane, ...]] = {
+    "1x1": ("axial",),
+    "1x2": ("axial", "coronal"),
+    "1x3": ("axial", "coronal", "sagittal"),
+}
+#: How a layout is named in the menus and the viewer's toolbar.
+LAYOUT_TITLES: dict[str, str] = {
+    "1x1": "1×1 (axial)",
+    "1x2": "1×2 (axial, coronal)",
+    "1x3": "1×3 (axial, coronal, sagittal)",
+}
+
+_SLICE_AXIS = {"axial": 0, "coronal": 1, "sagittal": 2}  # the slice axis in [z, y, x] order
+
+
+def reference_line(plane: Plane, other: Plane, index: int,
+                   shape: tuple[int, int, int]) -> tuple[Literal["row", "col"], float]:
+    """Where slice ``index`` of plane ``other`` crosses a displayed slice of ``plane``:
+    ``("row", r)`` (a horizontal line through pixel row ``r``) or ``("col", c)`` (vertical)."""
+    if other == plane:
+        raise ValueError(f"a {plane} slice has no {other} reference line")
+    zyx = [0.0, 0.0, 0.0]
+    zyx[_SLICE_AXIS[other]] = float(index)
+    _, row, col = voxel_to_slice(plane, tuple(zyx), shape)  # type: ignore[arg-type]
+    along_rows = other == ("coronal" if plane == "axial" else "axial")
+    return ("row", float(row)) if along_rows else ("col", float(col))
+
+
+def position_text(lps: Sequence[float]) -> str:
+    """An LPS point (mm) as patient directions: ``R 12.3 P 45.0 I 158.0 mm`` (x < 0 is right,
+    y < 0 anterior, z < 0 inferior; each letter names the side, the number its distance)."""
+    parts = []
+    for value, (pos, neg) in zip(lps, (("L", "R"), ("P", "A"), ("S", "I")), strict=True):
+        shown = round(float(value), 1)
+        parts.append(f"{pos if shown >= 0 else neg} {abs(shown):.1f}")
+    return " ".join(parts) + " mm"
+
+
+def hover_text(value: float | None, lps: Sequence[float], plane: Plane, index: int,
+               is_hu: bool = True) -> str:
+    """The status line for the voxel under the mouse:
+    ``HU −812 at R 12.3 P 45.0 I 158.0 mm (axial slice 154)`` (``index`` 0-based)."""
+    name = "HU" if is_hu else "Value"
+    if value is None or not np.isfinite(value):
+        shown = "–"
+    else:
+        shown = _num(value) if is_hu else format(float(value), ".4g").replace("-", "−")
+    return f"{name} {shown} at {position_text(lps)} ({plane} slice {index + 1})"

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from scoat_core.display import PRESETS
+from scoat_core.display import LAYOUTS, PRESETS
 
 ORGANISATION = "SCOAT"
 APPLICATION = "SCOAT Follow-up"
@@ -133,6 +133,17 @@ class Preferences:
         if value not in PRESETS:
             raise ValueError(f"unknown window preset {value!r}")
         self._set("view/window_preset", value)
+
+    @property
+    def viewer_layout(self) -> str:
+        """The viewer's panes, a name of ``scoat_core.display.LAYOUTS`` (default "1x2")."""
+        return self._choice("view/layout", tuple(LAYOUTS), "1x2")
+
+    @viewer_layout.setter
+    def viewer_layout(self, value: str) -> None:
+        if value not in LAYOUTS:
+            raise ValueError(f"unknown viewer layout {value!r}")
+        self._set("view/layout", value)
 
     @property
     def x_axis(self) -> str:

@@ -1,10 +1,11 @@
 """The follow-up report as a PDF (QPdfWriter + QPainter): text stays text, images stay sharp.
 
-A4 portrait at 300 dpi with 15 mm margins. Page 1: header, the per-exam table, the overall
-change and the LOV/PO plot (the given image, or a vector plot drawn here). Then the key images,
-one row per exam (axial and coronal at one common physical scale, LOV/PO written over the image
-as real text). Every page ends with the model, software version, page n/N and the disclaimer.
-The file is written to a temporary name and renamed, so a failure never leaves half a PDF.
+A4 portrait at 300 dpi with 15 mm margins. Page 1: header, the per-exam table, the ground-glass /
+consolidation and per-lung table, the overall change and the LOV/PO plot (the given image, or a
+vector plot drawn here). Then the key images, one row per exam (axial and coronal at one common
+physical scale, LOV/PO written over the image as real text). Every page ends with the model,
+software version, page n/N and the disclaimer. The file is written to a temporary name and
+renamed, so a failure never leaves half a PDF.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from scoat_core.report.content import (
     image_label,
     metric_table,
     nice_ticks,
+    split_table,
     summary_lines,
 )
 
@@ -497,11 +499,16 @@ def _blocks(painter: QPainter, data: ReportData, plot_image: QImage | None, widt
             page_h: float) -> list[_Block]:
     section = _font(12, True)
     header, rows = metric_table(data)
+    split_header, split_rows = split_table(data)
     if rows and all(r[0] == r[1] for r in rows):  # labels are the dates: no Exam column
         header, rows = header[1:], [r[1:] for r in rows]
+        split_header, split_rows = split_header[1:], [r[1:] for r in split_rows]
     blocks = [_header_block(painter, data, width),
               _text_block(painter, "Metrics per exam", section, width, space_after=mm(1)),
               _table_block(painter, header, rows, width),
+              _text_block(painter, "Ground glass and consolidation, per lung", section, width,
+                          space_after=mm(1)),
+              _table_block(painter, split_header, split_rows, width),
               _text_block(painter, "\n".join(summary_lines(data)), _font(8), width, MUTED),
               _text_block(painter, "LOV and PO over time", section, width, space_after=mm(1))]
     if plot_image is not None and not plot_image.isNull():

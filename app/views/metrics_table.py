@@ -1,7 +1,8 @@
 """Per-exam metrics and changes as a table; copy as tab-separated text, export CSV.
 
 The columns, formatting and units come from :mod:`scoat_core.followup.table`, so the table, the
-clipboard text and the CSV file show the same numbers. Changes are coloured by their trend.
+clipboard text and the CSV file show the same numbers. Changes are coloured by their trend; the
+severity cell's tooltip lists each zone's involvement. Numbers an older result lacks show "—".
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from scoat_core.followup.table import (
     cell_text,
     rows,
     write_csv,
+    zone_text,
 )
 
 MISSING = "—"
@@ -40,7 +42,15 @@ HELP: dict[str, str] = {
     "lov_ml": "Lung opacification volume",
     "po_percent": "Percentage of the lung volume that is opacified",
     "pho_percent": "Percentage of the lung volume with high opacity (HU > −200)",
-    "severity_score": "Sum of six zone scores (0 none … 5 over 75 % opacified)",
+    "severity_score": "Sum of six zone scores (0 none … 5 over 75 % opacified); "
+                      "hover a cell for each zone",
+    "ggo_ml": "Ground-glass opacity: the part of the LOV at or below −200 HU",
+    "consolidation_ml": "Consolidation: the part of the LOV above −200 HU",
+    "mean_opacity_hu": "Mean CT number of the opacified voxels",
+    "right_lov_ml": "Lung opacification volume of the right lung",
+    "left_lov_ml": "Lung opacification volume of the left lung",
+    "right_po_percent": "Percentage of the right lung that is opacified",
+    "left_po_percent": "Percentage of the left lung that is opacified",
     "relative_lov_percent": "Not given when the earlier LOV is below 10 mL",
     "baseline_relative_lov_percent": "Not given when the baseline LOV is below 10 mL",
 }
@@ -95,6 +105,9 @@ class MetricsModel(QAbstractTableModel):
             font = QFont()
             font.setBold(True)
             return font
+        if role == Qt.ItemDataRole.ToolTipRole and column.key == "severity_score":
+            zones = zone_text(row)
+            return f"Zone involvement (PO of the zone):\n{zones}" if zones else None
         if role == Qt.ItemDataRole.UserRole:
             return row["key"]
         return None

@@ -12,7 +12,11 @@ Mouse and keys (as in Horos / 3D Slicer):
   there is no InstanceNumber;
 * Ctrl+wheel or +/−: zoom; middle-drag or Shift+left-drag: pan; R or double-click: reset view;
 * left click or drag: set the cursor point (LPS mm), emitted by ``cursor_changed`` for the
-  other panes, which follow with :meth:`SliceView.set_cursor_lps`.
+  other panes, which follow with :meth:`SliceView.set_cursor_lps`;
+* moving the mouse without a button: ``hover_changed`` carries the HU and the LPS position of
+  the voxel under it (:func:`scoat_core.display.hover_text`), ``""`` when it leaves the image;
+* reference lines (:meth:`SliceView.set_reference_slices`): where the other panes' slices cut
+  this one, each in its plane's colour (:data:`REFERENCE_COLOURS`, also a bar along the top).
 
 Rendering: the windowed grey slice is cached (only overlays changed → no re-windowing), the
 overlays are blended with :func:`scoat_core.display.compose` into an RGB numpy buffer that a
@@ -26,7 +30,7 @@ import logging
 from collections.abc import Callable
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QLineF, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -58,6 +62,10 @@ _BACKGROUND = QColor(10, 10, 12)
 _TEXT = QColor(235, 235, 235)
 _SHADOW = QColor(0, 0, 0, 210)
 _CROSSHAIR = QColor(255, 214, 0)
+#: The colour of each plane's reference line (as in 3D Slicer: axial red, coronal green; the
+#: sagittal one violet, since yellow is the crosshair's).
+REFERENCE_COLOURS = {"axial": QColor(235, 75, 65), "coronal": QColor(80, 200, 95),
+                     "sagittal": QColor(175, 130, 255)}
 _NORMAL_AXIS = {"axial": 2, "coronal": 1, "sagittal": 0}  # slice axis in (x, y, z) order
 _AXIS_NAME = {0: "x", 1: "y", 2: "z"}
 _ZOOM_RANGE = (0.25, 32.0)
@@ -80,6 +88,7 @@ class SliceView(QWidget):
     cursor_changed = Signal(tuple)  # LPS mm (x, y, z)
     window_changed = Signal(float, float)  # width, level
     overlay_style_changed = Signal(str, float, bool, bool)  # mode, alpha, show_lung, show_high
+    hover_changed = Signal(str)  # HU and position under the mouse, "" when off the image
 
     def __init__(self, plane: str = "axial", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -110,6 +119,10 @@ class SliceView(QWidget):
         self._drag_from: tuple[float, float] | QPointF = (0.0, 0.0)
         self._drag_moved = False
         self._wheel_rest = 0.0
+        self._hover_pos: QPointF | None = None
+        self._hover_text = ""
+        self._references: dict[str, int] = {}
+        self.setMouseTracking(True)  # hover: HU and position without a click
         self.setFocusPolicy(Qt.FocusPolicy.WheelFocus)
         # right-button events must reach mouse*Event (right-drag is window/level)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.PreventContextMenu)
@@ -144,6 +157,7 @@ class SliceView(QWidget):
             self.set_window(max(hi - lo, 1.0), (hi + lo) / 2.0)
         self._index = self.n_slices() // 2
         self.slice_changed.emit(self._index)
+        self._emit_hover()
         self.update()
 
     def set_masks(self, opacity: np.ndarray | Volume | None, lung: np.ndarray | Volume | None,
@@ -244,6 +258,7 @@ class SliceView(QWidget):
         if index != self._index:
             self._index = index
             self.slice_changed.emit(index)
+            self._emit_hover()
             self.update()
 
     def step(self, delta: int) -> None:
@@ -307,6 +322,70 @@ class SliceView(QWidget):
         if any(i < 0 or i >= n for i, n in zip(idx, self._volume.shape, strict=True)):
             return None
         return float(self._volume.array[tuple(idx)])
+
+    # ----------------------------------------------------------------- hover
+    def hover_text(self, pos: QPointF) -> str:
+        """HU and LPS position (mm) of the voxel under widget point ``pos``, ``""`` off the
+        image (see :func:`scoat_core.display.hover_text`)."""
+        pixel = self.map_to_pixel(pos)
+        if pixel is None or self._volume is None:
+            return ""
+        rows, cols = self._slice_shape()
+        row = min(max(round(pixel[0]), 0), rows - 1)
+        col = min(max(round(pixel[1]), 0), cols - 1)
+        z, y, x = (int(v) for v in display.slice_to_voxel(self._plane, self._index, row, col,
+                                                            self._volume.shape))
+        lps = self._volume.index_to_lps((x, y, z))
+        value = float(self._volume.array[z, y, x])
+        return display.hover_text(value, lps, self._plane, self._index, self._volume.is_hu)
+
+    def _emit_hover(self) -> None:
+        text = "" if self._hover_pos is None else self.hover_text(self._hover_pos)
+        if text != self._hover_text:
+            self._hover_text = text
+            self.hover_changed.emit(text)
+
+    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802
+        self._hover_pos = None
+        self._emit_hover()
+        super().leaveEvent(event)
+
+    # -------------------------------------------------------- reference lines
+    def set_reference_slices(self, slices: dict[str, int]) -> None:
+        """The slice index shown by each other pane (plane → index); an empty dict draws no
+        reference lines."""
+        slices = {plane: int(i) for plane, i in slices.items() if plane != self._plane}
+        if slices != self._references:
+            self._references = slices
+            self.update()
+
+    def reference_lines(self) -> dict[str, QLineF]:
+        """Widget-coordinate segments where the other panes' slices cut this one (plane →
+        line across the drawn image, clipped to the pane); a line off the pane is left out."""
+        if self._volume is None:
+            return {}
+        rect = self.image_rect().intersected(QRectF(self.rect()))
+        lines = {}
+        for plane, index in self._references.items():
+            kind, at = display.reference_line(self._plane, plane, index,  # type: ignore[arg-type]
+                                              self._volume.shape)
+            point = self.map_from_pixel(at, at)
+            if kind == "row" and rect.top() <= point.y() <= rect.bottom():
+                lines[plane] = QLineF(rect.left(), point.y(), rect.right(), point.y())
+            elif kind == "col" and rect.left() <= point.x() <= rect.right():
+                lines[plane] = QLineF(point.x(), rect.top(), point.x(), rect.bottom())
+        return lines
+
+    def _draw_reference_lines(self, painter: QPainter) -> None:
+        if not self._references:
+            return
+        for plane, line in self.reference_lines().items():
+            colour = QColor(REFERENCE_COLOURS[plane])
+            colour.setAlpha(190)
+            painter.setPen(QPen(colour, 1.0))
+            painter.drawLine(line)
+        # this pane's own colour along its top edge, so its line elsewhere reads as this pane
+        painter.fillRect(QRectF(0, 0, self.width(), 3), REFERENCE_COLOURS[self._plane])
 
     # ------------------------------------------------------------- geometry
     def _slice_shape(self) -> tuple[int, int]:
@@ -458,6 +537,7 @@ class SliceView(QWidget):
         painter.setTransform(self.view_transform())
         painter.drawImage(QPointF(0.0, 0.0), image)
         painter.restore()
+        self._draw_reference_lines(painter)
         self._draw_crosshair(painter)
         self._draw_annotations(painter)
         painter.end()
@@ -590,6 +670,10 @@ class SliceView(QWidget):
         event.accept()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self._hover_pos = event.position()
+        self._emit_hover()
+        if self._drag is None:
+            return
         delta = event.position() - self._drag_start
         self._drag_moved = self._drag_moved or delta.manhattanLength() > 3
         if self._drag == "window":

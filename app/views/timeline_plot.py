@@ -1,10 +1,13 @@
-"""LOV (mL) and PO (%) of one patient over time: two stacked pyqtgraph panels, shared x axis.
+"""Volumetry of one patient over time: LOV and PO stacked, or one chosen curve (pyqtgraph).
 
-The x axis is the study date or the days from the first exam (:meth:`TimelinePlot.set_x_mode`);
-when an analysed exam has no study date the exams are placed in order instead. Markers carry a
-tooltip (date, LOV, PO, scanner) and a click emits the exam's key; the trend from one exam to
-the next (thresholds of :mod:`scoat_core.followup.changes`) is written, coloured, above each
-interval.
+The curve combo above the plot (:meth:`TimelinePlot.set_curve`) shows LOV (mL) and PO (%) as two
+stacked panels with a shared x axis, or one panel with LOV, PO, ground glass (mL) or
+consolidation (mL); exams whose results lack the chosen number (saved before it existed, or a CT
+not in HU) have no point on that curve. The x axis is the study date or the days from the first
+exam (:meth:`TimelinePlot.set_x_mode`); when an analysed exam has no study date the exams are
+placed in order instead. Markers carry a tooltip (date, LOV, PO, the split, scanner) and a click
+emits the exam's key; the trend from one exam to the next (thresholds of
+:mod:`scoat_core.followup.changes`) is written, coloured, above each interval.
 White background and dark text, so the same figure serves the screen and the report
 (:meth:`TimelinePlot.export_image`).
 """
@@ -20,6 +23,7 @@ from PySide6.QtCore import QSize, QSizeF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -34,11 +38,22 @@ XMode = Literal["date", "days"]
 
 INK = "#222222"
 GRID_ALPHA = 0.12
-#: Panel definitions: row key, axis label, colour, value format.
-PANELS: tuple[tuple[str, str, str, str], ...] = (
-    ("lov_ml", "LOV (mL)", "#b03a2e", "{:.0f} mL"),
-    ("po_percent", "PO (% of lung)", "#1f5f99", "{:.1f} %"),
-)
+#: Curve definitions, by row key: axis label, colour, value format.
+SPECS: dict[str, tuple[str, str, str]] = {
+    "lov_ml": ("LOV (mL)", "#b03a2e", "{:.0f} mL"),
+    "po_percent": ("PO (% of lung)", "#1f5f99", "{:.1f} %"),
+    "ggo_ml": ("Ground glass (mL)", "#c27c0e", "{:.0f} mL"),
+    "consolidation_ml": ("Consolidation (mL)", "#7d3c98", "{:.0f} mL"),
+}
+#: The curve choices: id → (combo text, the row keys of the stacked panels).
+CURVES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "lov_po": ("LOV and PO", ("lov_ml", "po_percent")),
+    "lov_ml": ("LOV (mL)", ("lov_ml",)),
+    "po_percent": ("PO (%)", ("po_percent",)),
+    "ggo_ml": ("Ground glass (mL)", ("ggo_ml",)),
+    "consolidation_ml": ("Consolidation (mL)", ("consolidation_ml",)),
+}
+DEFAULT_CURVE = "lov_po"
 #: Intervals narrower than this fraction of the x range get the trend arrow only.
 NARROW_INTERVAL = 0.16
 EMPTY_TEXT = "No analysed exams yet"
@@ -51,8 +66,9 @@ def _timestamp(d) -> float:
 class _Panel:
     """One plot: line, markers, value labels and a highlight ring."""
 
-    def __init__(self, plot: pg.PlotItem, key: str, label: str, colour: str, fmt: str) -> None:
-        self.plot, self.key, self.label, self.colour, self.fmt = plot, key, label, colour, fmt
+    def __init__(self, plot: pg.PlotItem, key: str) -> None:
+        self.plot, self.key = plot, key
+        self.label, self.colour, self.fmt = SPECS[key]
         plot.setMenuEnabled(False)
         plot.hideButtons()
         plot.setMouseEnabled(x=False, y=False)
@@ -71,12 +87,24 @@ class _Panel:
         self.ring = pg.ScatterPlotItem(symbol="o", size=20, pen=pg.mkPen(INK, width=2),
                                        brush=None)
         self.set_pen_scale(1.0)
-        self.points = pg.ScatterPlotItem(
-            symbol="o", size=11, pen=pg.mkPen("w", width=1.5), brush=pg.mkBrush(colour),
-            hoverable=True, hoverSize=15, hoverBrush=pg.mkBrush(colour))
+        self.points = pg.ScatterPlotItem(symbol="o", size=11, pen=pg.mkPen("w", width=1.5),
+                                         hoverable=True, hoverSize=15)
+        self.set_key(key)
         for item in (self.line, self.ring, self.points):
             plot.addItem(item)
         self.labels: list[pg.TextItem] = []
+
+    def set_key(self, key: str) -> None:
+        """Plot the row value ``key`` (one of :data:`SPECS`): axis label, colour and format."""
+        self.key = key
+        self.label, self.colour, self.fmt = SPECS[key]
+        self.points.setBrush(pg.mkBrush(self.colour))
+        self.points.opts["hoverBrush"] = pg.mkBrush(self.colour)
+        self.set_pen_scale(1.0)
+
+    def values(self, xs: list[float], rows_: list[dict[str, Any]]) -> list[tuple[float, dict]]:
+        """(x, row) of the rows that have this panel's value."""
+        return [(x, r) for x, r in zip(xs, rows_, strict=True) if r.get(self.key) is not None]
 
     def set_pen_scale(self, scale: float) -> None:
         """Line widths × ``scale`` (for rendering at a higher resolution)."""
@@ -107,18 +135,22 @@ class _Panel:
         return item
 
     def show(self, xs: list[float], rows_: list[dict[str, Any]], tip) -> None:
-        ys = [r[self.key] for r in rows_]
+        shown = self.values(xs, rows_)
+        xs = [x for x, _ in shown]
+        ys = [float(r[self.key]) for _, r in shown]
         self.line.setData(xs, ys)
-        self.points.setData(x=xs, y=ys, data=[r["key"] for r in rows_], tip=tip)
+        self.points.setData(x=xs, y=ys, data=[r["key"] for _, r in shown], tip=tip,
+                            brush=pg.mkBrush(self.colour))
         for x, y in zip(xs, ys, strict=True):
             self.add_text(self.fmt.format(y), x, y, INK, anchor=(0.5, 1.35))
         top = max([*ys, 0.0])
-        high = max(top * 1.4, 10.0 if self.key == "lov_ml" else 1.0)
+        high = max(top * 1.4, 10.0 if self.fmt.endswith("mL") else 1.0)
         self.plot.setYRange(-0.04 * high, high, padding=0)  # a margin so that 0 is labelled
 
 
 class TimelinePlot(QWidget):
-    """LOV and PO against date or days; hover for numbers, click a marker to open the exam."""
+    """LOV and PO (or one chosen curve) against date or days; hover for numbers, click a marker
+    to open the exam."""
 
     exam_clicked = Signal(int)
 
@@ -129,6 +161,7 @@ class TimelinePlot(QWidget):
         self._mode: XMode = "date"
         self._highlight: int | None = None
         self._title = ""
+        self._curve = DEFAULT_CURVE
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
@@ -137,8 +170,8 @@ class TimelinePlot(QWidget):
         top = self.graphics.addPlot(row=0, col=0)
         bottom = self.graphics.addPlot(row=1, col=0)
         bottom.setXLink(top)
-        self.panels = [_Panel(p, *spec) for p, spec in zip((top, bottom), PANELS, strict=True)]
-        top.getAxis("bottom").setStyle(showValues=False)
+        #: The two panels; only the first is in the layout when one curve is chosen.
+        self.panels = [_Panel(top, "lov_ml"), _Panel(bottom, "po_percent")]
         for panel in self.panels:
             panel.points.sigClicked.connect(self._on_points_clicked)
 
@@ -162,12 +195,21 @@ class TimelinePlot(QWidget):
             button.setProperty("mode", mode)
             bar.addWidget(button)
         self.mode_buttons.buttonClicked.connect(lambda b: self.set_x_mode(b.property("mode")))
+        bar.addSpacing(16)
+        bar.addWidget(QLabel("Curve:"))
+        self.curve_combo = QComboBox()
+        self.curve_combo.setToolTip("What the plot shows over time")
+        for curve, (text, _) in CURVES.items():
+            self.curve_combo.addItem(text, curve)
+        self.curve_combo.currentIndexChanged.connect(
+            lambda i: self.set_curve(self.curve_combo.itemData(i)))
+        bar.addWidget(self.curve_combo)
         bar.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
         layout.addWidget(self.stack, 1)
-        self._redraw()
+        self.set_curve(self._curve)
 
     # ------------------------------------------------------------------ public API
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt override)
@@ -191,6 +233,38 @@ class TimelinePlot(QWidget):
     def x_mode(self) -> XMode:
         return self._mode
 
+    def set_curve(self, curve: str) -> None:
+        """Show ``curve`` (a key of :data:`CURVES`): LOV and PO stacked, or one curve."""
+        if curve not in CURVES:
+            raise ValueError(f"curve must be one of {', '.join(CURVES)}, not {curve!r}")
+        self._curve = curve
+        keys = CURVES[curve][1]
+        top, bottom = self.panels
+        top.set_key(keys[0])
+        two = len(keys) == 2
+        if two:
+            bottom.set_key(keys[1])
+        in_layout = bottom.plot in self.graphics.ci.items
+        if two and not in_layout:
+            self.graphics.ci.addItem(bottom.plot, row=1, col=0)
+        elif not two and in_layout:
+            bottom.clear()
+            self.graphics.ci.removeItem(bottom.plot)
+        top.plot.getAxis("bottom").setStyle(showValues=not two)
+        top.plot.getAxis("bottom").setLabel(None)
+        index = self.curve_combo.findData(curve)
+        if self.curve_combo.currentIndex() != index:
+            self.curve_combo.setCurrentIndex(index)  # re-enters here once, then returns
+            return
+        self._redraw()
+
+    def curve(self) -> str:
+        return self._curve
+
+    def visible_panels(self) -> list[_Panel]:
+        """The panels the chosen curve shows, top to bottom."""
+        return self.panels[:len(CURVES[self._curve][1])]
+
     def set_title(self, text: str) -> None:
         """The line above the plot (the patient and the exams' dates); also on an empty plot."""
         self._title = text
@@ -211,8 +285,8 @@ class TimelinePlot(QWidget):
         """Ring the exam ``key`` on both panels (None: no ring)."""
         self._highlight = key
         xs = self.x_values()
-        for panel in self.panels:
-            spots = [{"pos": (x, r[panel.key])} for x, r in zip(xs, self._rows, strict=True)
+        for panel in self.visible_panels():
+            spots = [{"pos": (x, r[panel.key])} for x, r in panel.values(xs, self._rows)
                      if r["key"] == key]
             panel.ring.setData(spots)
 
@@ -226,9 +300,18 @@ class TimelinePlot(QWidget):
             return [float(r["days"]) for r in self._rows]
         return [_timestamp(r["study_date"]) for r in self._rows]
 
-    def export_image(self, dpi: float = 300.0, title: bool = True) -> QImage:
-        """The figure (without the x-axis buttons) rendered sharp at ``dpi``; ``title=False``
-        leaves the title (the patient) out."""
+    def export_image(self, dpi: float = 300.0, title: bool = True,
+                     curve: str | None = None) -> QImage:
+        """The figure (without the buttons above it) rendered sharp at ``dpi``; ``title=False``
+        leaves the title (the patient) out; ``curve`` renders that curve instead of the one
+        shown (the one shown is restored)."""
+        shown = self._curve
+        if curve is not None and curve != shown:
+            self.set_curve(curve)
+            try:
+                return self.export_image(dpi, title)
+            finally:
+                self.set_curve(shown)
         widget = self.stack.currentWidget()
         if widget.width() < 50 or widget.height() < 50:
             widget.resize(self.sizeHint())
@@ -262,7 +345,7 @@ class TimelinePlot(QWidget):
         if not self._rows:
             return
         xs = self.x_values()
-        for panel in self.panels:
+        for panel in self.visible_panels():
             panel.show(xs, self._rows, self._tip)
         self._set_x_axis(xs)
         self._draw_trends(xs)
@@ -290,9 +373,11 @@ class TimelinePlot(QWidget):
         else:
             labels = [r["study_date"].isoformat() for r in self._rows]
             title = "Study date"
-        axis = self.panels[1].plot.getAxis("bottom")
+        panels = self.visible_panels()
+        axis = panels[-1].plot.getAxis("bottom")
         axis.setTicks([list(zip(xs, labels, strict=True)), []])
-        self.panels[0].plot.getAxis("bottom").setTicks([[(x, "") for x in xs], []])
+        if len(panels) > 1:
+            panels[0].plot.getAxis("bottom").setTicks([[(x, "") for x in xs], []])
         axis.setLabel(title, color=INK, **{"font-size": "11pt"})
         span = xs[-1] - xs[0]
         unit = 86400.0 if self._mode == "date" and not undated else 1.0
@@ -310,6 +395,9 @@ class TimelinePlot(QWidget):
         day = f" (day {row['days']})" if row["days"] is not None else ""
         lines = [f"{row['label']}  {when}{day}".strip(), f"LOV {row['lov_ml']:.1f} mL",
                  f"PO {row['po_percent']:.1f} %"]
+        if row.get("ggo_ml") is not None and row.get("consolidation_ml") is not None:
+            lines.append(f"Ground glass {row['ggo_ml']:.1f} mL · "
+                         f"consolidation {row['consolidation_ml']:.1f} mL")
         if row["trend"]:
             lines.append(f"{trend_text(row['trend'])} vs previous "
                          f"({row['delta_lov_ml']:+.1f} mL, {row['delta_po_pp']:+.1f} pp)")

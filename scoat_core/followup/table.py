@@ -7,8 +7,9 @@ volumetry, and the changes from the previous exam and from the baseline (first e
 thresholds are the ones documented there). The same columns feed the desktop table, the "copy
 as text" clipboard (tab-separated, pastes into Excel and Word) and the CSV export.
 
-Formatting: volumes in mL and percentages with one decimal, changes signed (``+12.3``),
-missing values empty.
+Formatting: volumes in mL and percentages with one decimal, mean HU without decimals, changes
+signed (``+12.3``), missing values empty (results saved before a number existed, or a CT not in
+HU, have no ground-glass/consolidation split, per-lung numbers or mean HU).
 """
 
 from __future__ import annotations
@@ -66,13 +67,51 @@ def _opt(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+#: Zone keys of ``metrics["zones"]`` in reading order, with their display names.
+ZONE_NAMES: tuple[tuple[str, str], ...] = tuple(
+    (f"{lung}_{zone}", f"{lung.capitalize()} {zone}")
+    for lung in ("right", "left") for zone in ("upper", "middle", "lower"))
+
+
+def _side(metrics: dict[str, Any], side: str, key: str) -> float | None:
+    block = metrics.get(side)
+    return _opt(block.get(key)) if isinstance(block, dict) else None
+
+
+def _zones(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``metrics["zones"]`` as zone key → {po_percent, severity} (empty when absent)."""
+    zones = metrics.get("zones")
+    if not isinstance(zones, dict):
+        return {}
+    return {k: {"po_percent": _opt(z.get("po_percent")), "severity": z.get("severity")}
+            for k, z in zones.items() if isinstance(z, dict)}
+
+
+def zone_text(row: dict[str, Any]) -> str:
+    """One line per zone, e.g. ``"Right upper: 42.7 % (score 3)"``; empty without zones."""
+    zones = row.get("zones") or {}
+    lines = []
+    for key, name in ZONE_NAMES:
+        zone = zones.get(key)
+        if zone is None:
+            continue
+        po = zone.get("po_percent")
+        score = zone.get("severity")
+        lines.append(f"{name}: {'—' if po is None else f'{po:.1f} %'}"
+                     + ("" if score is None else f" (score {score})"))
+    return "\n".join(lines)
+
+
 def rows(entries: Iterable[TimelineEntry]) -> list[dict[str, Any]]:
     """One dict per analysed exam (``metrics`` not None), ordered by date.
 
     Keys: key, study_date, days (from the first exam), label, scanner, lung_volume_ml, lov_ml,
-    po_percent, pho_percent, severity_score; from the previous exam: delta_lov_ml, delta_po_pp,
-    relative_lov_percent, trend; from the baseline: the same prefixed ``baseline_``. Changes
-    are None on the first row; days is None when a date is missing.
+    po_percent, pho_percent, severity_score, ggo_ml, consolidation_ml, mean_opacity_hu,
+    right_lov_ml, left_lov_ml, right_po_percent, left_po_percent, zones (zone key →
+    po_percent and severity, see :func:`zone_text`); from the previous exam: delta_lov_ml,
+    delta_po_pp, relative_lov_percent, trend; from the baseline: the same prefixed
+    ``baseline_``. Changes are None on the first row; days is None when a date is missing;
+    numbers missing from the metrics are None.
     """
     analysed = sorted((e for e in entries if e.metrics is not None),
                       key=lambda e: (e.study_date or date.min, e.label, e.key))
@@ -87,6 +126,12 @@ def rows(entries: Iterable[TimelineEntry]) -> list[dict[str, Any]]:
             "lung_volume_ml": _opt(m.get("lung_volume_ml")), "lov_ml": point.lov_ml,
             "po_percent": point.po_percent, "pho_percent": _opt(m.get("pho_percent")),
             "severity_score": m.get("severity_score"),
+            "ggo_ml": _opt(m.get("ggo_ml")), "consolidation_ml": _opt(m.get("consolidation_ml")),
+            "mean_opacity_hu": _opt(m.get("mean_opacity_hu")),
+            "right_lov_ml": _side(m, "right", "lov_ml"), "left_lov_ml": _side(m, "left", "lov_ml"),
+            "right_po_percent": _side(m, "right", "po_percent"),
+            "left_po_percent": _side(m, "left", "po_percent"),
+            "zones": _zones(m),
         }
         for prefix, earlier in (("", analysed[i - 1]), ("baseline_", analysed[0])):
             c = change(_point(earlier), point) if i > 0 else None
@@ -107,6 +152,10 @@ def _signed(v: Any) -> str:
     return f"{v:+.1f}"
 
 
+def _whole(v: Any) -> str:
+    return f"{v:.0f}"
+
+
 def _int(v: Any) -> str:
     return f"{int(v)}"
 
@@ -117,6 +166,8 @@ def _date_text(v: Any) -> str:
 
 @dataclass(frozen=True)
 class Column:
+    """One table column: row key, header (with the unit), formatter, numeric (right-aligned)."""
+
     key: str
     header: str
     fmt: Callable[[Any], str] = str
@@ -134,6 +185,13 @@ COLUMNS: tuple[Column, ...] = (
     Column("po_percent", "PO (%)", _fixed),
     Column("pho_percent", "PHO (%)", _fixed),
     Column("severity_score", "Severity (0–30)", _int),
+    Column("ggo_ml", "Ground glass (mL)", _fixed),
+    Column("consolidation_ml", "Consolidation (mL)", _fixed),
+    Column("mean_opacity_hu", "Opacity mean (HU)", _whole),
+    Column("right_lov_ml", "Right LOV (mL)", _fixed),
+    Column("left_lov_ml", "Left LOV (mL)", _fixed),
+    Column("right_po_percent", "Right PO (%)", _fixed),
+    Column("left_po_percent", "Left PO (%)", _fixed),
     Column("delta_lov_ml", "ΔLOV vs previous (mL)", _signed),
     Column("delta_po_pp", "ΔPO vs previous (pp)", _signed),
     Column("relative_lov_percent", "ΔLOV vs previous (%)", _signed),
@@ -152,6 +210,7 @@ def cell_text(row: dict[str, Any], column: Column) -> str:
 
 
 def headers() -> list[str]:
+    """The column headers, with units."""
     return [c.header for c in COLUMNS]
 
 

@@ -1,7 +1,8 @@
 """Content of the follow-up PDF report, without Qt: header, per-exam table, changes, key images.
 
 The report shows, for one patient, the header (or "Anonymised"), a table of per-exam metrics
-with the change from the previous exam, the LOV/PO plot, and for each exam an axial and a
+with the change from the previous exam, a table of the ground-glass / consolidation split,
+mean HU and per-lung LOV and PO, the LOV/PO plot, and for each exam an axial and a
 coronal key image in lung window with the opacity overlaid (the slices with the most opacity,
 as in the SCOAT-Net paper's Fig. 6). ``app/export/pdf.py`` lays it out; everything here is
 plain data so it can be tested without a screen.
@@ -284,6 +285,34 @@ def metric_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
             ch["trend"] if ch else "baseline",
         ])
     return list(TABLE_HEADER), rows
+
+
+SPLIT_HEADER = ["Exam", "Date", "Ground glass (mL)", "Consolidation (mL)",
+                "Consolidation (% of LOV)", "Opacity mean (HU)", "Right LOV (mL)",
+                "Left LOV (mL)", "Right PO (%)", "Left PO (%)"]
+
+
+def _side(metrics: dict[str, Any], side: str, key: str) -> Any:
+    block = metrics.get(side)
+    return block.get(key) if isinstance(block, dict) else None
+
+
+def split_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
+    """Header (with units) and one row per exam: ground glass / consolidation (HU > −200),
+    mean HU of the opacity and the per-lung LOV and PO; "—" for numbers a result lacks."""
+    rows = []
+    for exam in data.exams:
+        m = exam.metrics
+        ggo, cons, lov = m.get("ggo_ml"), m.get("consolidation_ml"), m.get("lov_ml")
+        share = (100.0 * float(cons) / float(lov)
+                 if cons is not None and lov is not None and float(lov) > 0 else None)
+        rows.append([
+            exam.label, exam.study_date.isoformat() if exam.study_date else "—",
+            _num(ggo), _num(cons), _num(share), _num(m.get("mean_opacity_hu"), 0),
+            _num(_side(m, "right", "lov_ml")), _num(_side(m, "left", "lov_ml")),
+            _num(_side(m, "right", "po_percent")), _num(_side(m, "left", "po_percent")),
+        ])
+    return list(SPLIT_HEADER), rows
 
 
 def summary_lines(data: ReportData) -> list[str]:

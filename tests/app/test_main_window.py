@@ -304,3 +304,35 @@ def test_an_exam_without_a_usable_series_says_why(qtbot, app_env, tmp_path, monk
     assert "MR" in error
     window.close()
     window.store.close()
+
+
+def test_viewer_hover_status_line_and_remembered_layout(qtbot, app_env):
+    """Issue 15: HU and mm under the mouse in the status line; View > Layout is remembered."""
+    from scoat_core.volume import Volume
+    from tests.app.mouse import hover, leave
+
+    z, y, x = np.indices((16, 40, 48))
+    volume = Volume((-1000 + 10 * z + y + x).astype(np.int16), spacing=(0.8, 0.8, 2.5))
+    window = make_window(qtbot)
+    window.resize(1400, 900)
+    window.show()
+    qtbot.waitExposed(window)
+    window.viewer.set_exam(volume, label="hover")
+    pane = window.viewer.axial
+    hover(pane, pane.map_from_pixel(3, 4).toPoint())
+    message = window.statusBar().currentMessage()
+    hu = -1000 + 10 * pane.slice_index() + 3 + 4
+    assert message.startswith(f"HU {hu} at L 3.2 P 2.4 S ".replace("-", "−")), message
+    leave(pane)  # off the pane: the disclaimer again
+    assert window.statusBar().currentMessage() == "Research software — not for diagnostic use."
+
+    assert window.layout_actions["1x2"].isChecked()
+    _trigger(window, "Layout 1×3")
+    assert window.viewer.sagittal.isVisible() and window.viewer.coronal.isVisible()
+    assert window.viewer.layout_box.currentData() == "1x3"
+    window.close()
+    window.store.close()
+    again = make_window(qtbot)
+    assert again.viewer.view_layout() == "1x3" and again.layout_actions["1x3"].isChecked()
+    again.close()
+    again.store.close()

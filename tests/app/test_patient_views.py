@@ -258,7 +258,7 @@ def test_analysis_time_left_follows_the_measured_stage_rates(qtbot, app_env, two
         return np.zeros(volume.shape, np.uint8)
 
     class Segmenter:
-        precision, device = "fp32", "cpu"
+        precision, device, backend = "fp32", "cpu", "torch"
 
     monkeypatch.setattr(lung_module, "segment_lungs", segment_lungs)
     monkeypatch.setattr(pipeline, "make_segmenter", lambda *a, **k: Segmenter())

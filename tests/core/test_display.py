@@ -204,3 +204,28 @@ def test_window_and_slice_titles():
         "Im 123 (slice 133/255)"
     assert display.slice_title(4, 12) == "Slice 5/12"
     assert display.slice_title(4, 12, [7] * 11) == "Slice 5/12"  # not this grid's numbers
+
+
+def test_hover_text_names_the_sides_in_mm():
+    """Issue 15: HU and LPS position under the mouse; each letter names the patient side."""
+    text = display.hover_text(-812.4, (-12.34, 45.0, -158.0), "axial", 153)
+    assert text == "HU −812 at R 12.3 P 45.0 I 158.0 mm (axial slice 154)"
+    assert display.position_text((3.0, -4.25, 0.0)) == "L 3.0 A 4.2 S 0.0 mm"
+    assert display.position_text((-0.04, 0.0, 7.0)).startswith("L 0.0")  # no "R 0.0"
+    assert display.hover_text(None, (0, 0, 0), "sagittal", 0).startswith("HU – at ")
+    assert display.hover_text(0.25, (0, 0, 0), "coronal", 4, is_hu=False).startswith(
+        "Value 0.25 at")
+
+
+def test_reference_lines_cross_each_plane_where_extract_puts_the_slice():
+    shape = (12, 20, 24)
+    assert display.reference_line("axial", "coronal", 7, shape) == ("row", 7.0)
+    assert display.reference_line("axial", "sagittal", 9, shape) == ("col", 9.0)
+    assert display.reference_line("coronal", "axial", 2, shape) == ("row", 9.0)  # superior up
+    assert display.reference_line("coronal", "sagittal", 5, shape) == ("col", 5.0)
+    assert display.reference_line("sagittal", "axial", 11, shape) == ("row", 0.0)
+    assert display.reference_line("sagittal", "coronal", 3, shape) == ("col", 3.0)
+    with pytest.raises(ValueError):
+        display.reference_line("axial", "axial", 0, shape)
+    assert set(display.LAYOUTS) == set(display.LAYOUT_TITLES)
+    assert display.LAYOUTS["1x2"] == ("axial", "coronal")

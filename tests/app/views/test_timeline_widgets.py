@@ -15,12 +15,31 @@ from PySide6.QtGui import QGuiApplication
 
 from app.views.metrics_table import MISSING, MetricsTable
 from app.views.timeline_plot import EMPTY_TEXT, TimelinePlot
-from scoat_core.followup.table import TimelineEntry, headers
+from scoat_core.followup.table import COLUMNS, TimelineEntry, headers
 
 
 def _m(lov: float, po: float) -> dict:
+    """Metrics with the split (85 % ground glass), per lung and per zone, as saved now."""
+    zones = {f"{lung}_{zone}": {"lung": lung, "zone": zone, "lung_ml": 650.0,
+                                "lov_ml": lov / 6, "po_percent": po + k, "severity": 2}
+             for k, (lung, zone) in enumerate((s, z) for s in ("right", "left")
+                                              for z in ("upper", "middle", "lower"))}
+    return {"lung_volume_ml": 4000.0, "lov_ml": lov, "po_percent": po, "pho_percent": 1.0,
+            "severity_score": 7, "ggo_ml": lov * 0.85, "consolidation_ml": lov * 0.15,
+            "mean_opacity_hu": -640.0,
+            "right": {"lung_volume_ml": 2100.0, "lov_ml": lov * 0.4, "po_percent": po * 0.8},
+            "left": {"lung_volume_ml": 1900.0, "lov_ml": lov * 0.6, "po_percent": po * 1.2},
+            "zones": zones}
+
+
+def _old(lov: float, po: float) -> dict:
+    """Metrics saved before the split, per-lung and zone keys existed."""
     return {"lung_volume_ml": 4000.0, "lov_ml": lov, "po_percent": po, "pho_percent": 1.0,
             "severity_score": 7}
+
+
+def _col(key: str) -> int:
+    return [c.key for c in COLUMNS].index(key)
 
 
 ENTRIES = [
@@ -136,11 +155,12 @@ def test_table_rows_and_cells(table):
     assert model.rowCount() == 4
     assert model.headerData(5, Qt.Orientation.Horizontal).replace("\n", " ") == headers()[5]
     assert "(mL)" in model.headerData(5, Qt.Orientation.Horizontal)
-    assert model.data(model.index(0, 9)) == MISSING  # no change on the first exam
+    delta = _col("delta_lov_ml")
+    assert model.data(model.index(0, delta)) == MISSING  # no change on the first exam
     assert model.data(model.index(2, 5)) == "640.2"
-    assert model.data(model.index(3, 9)) == "-424.5"
-    green = model.data(model.index(3, 9), Qt.ItemDataRole.ForegroundRole).color()
-    red = model.data(model.index(1, 9), Qt.ItemDataRole.ForegroundRole).color()
+    assert model.data(model.index(3, delta)) == "-424.5"
+    green = model.data(model.index(3, delta), Qt.ItemDataRole.ForegroundRole).color()
+    red = model.data(model.index(1, delta), Qt.ItemDataRole.ForegroundRole).color()
     assert green.green() > green.red() and red.red() > red.green()
 
 
@@ -193,3 +213,114 @@ def test_points_inside_the_view(plot):
     (x0, x1), (y0, y1) = vb.viewRange()
     for p in plot.panels[0].points.points():
         assert x0 < p.pos().x() < x1 and y0 < p.pos().y() < y1
+
+
+def _header_text(model, key: str) -> str:
+    return model.headerData(_col(key), Qt.Orientation.Horizontal).replace("\n", " ")
+
+
+def test_table_shows_split_per_lung_mean_hu_and_zone_tooltip(table):
+    model = table.model
+    assert _header_text(model, "ggo_ml") == "Ground glass (mL)"
+    assert _header_text(model, "consolidation_ml") == "Consolidation (mL)"
+    assert _header_text(model, "right_lov_ml") == "Right LOV (mL)"
+    assert _header_text(model, "left_po_percent") == "Left PO (%)"
+    assert _header_text(model, "mean_opacity_hu") == "Opacity mean (HU)"
+    assert model.data(model.index(2, _col("ggo_ml"))) == "544.2"  # 640.2 × 0.85
+    assert model.data(model.index(2, _col("consolidation_ml"))) == "96.0"
+    assert model.data(model.index(2, _col("left_lov_ml"))) == "384.1"
+    assert model.data(model.index(2, _col("right_po_percent"))) == "12.7"
+    assert model.data(model.index(2, _col("mean_opacity_hu"))) == "-640"
+    tip = model.data(model.index(2, _col("severity_score")), Qt.ItemDataRole.ToolTipRole)
+    assert "Right upper: 15.9 % (score 2)" in tip and "Left lower: 20.9 % (score 2)" in tip
+    assert "−200 HU" in model.headerData(_col("consolidation_ml"), Qt.Orientation.Horizontal,
+                                         Qt.ItemDataRole.ToolTipRole)
+    text = table.text().splitlines()
+    cells = dict(zip(text[0].split("\t"), text[3].split("\t"), strict=True))
+    assert cells["Ground glass (mL)"] == "544.2" and cells["Left LOV (mL)"] == "384.1"
+
+
+def test_table_old_results_show_missing_without_crash(qtbot, tmp_path):
+    widget = MetricsTable()
+    qtbot.addWidget(widget)
+    widget.set_entries([TimelineEntry(1, date(2020, 4, 1), "old", "", _old(100.0, 2.5)),
+                        TimelineEntry(2, date(2020, 4, 9), "new", "", _m(120.0, 3.0))])
+    model = widget.model
+    for key in ("ggo_ml", "consolidation_ml", "mean_opacity_hu", "right_lov_ml",
+                "left_po_percent"):
+        assert model.data(model.index(0, _col(key))) == MISSING
+        assert model.data(model.index(1, _col(key))) != MISSING
+    assert model.data(model.index(0, _col("severity_score")), Qt.ItemDataRole.ToolTipRole) is None
+    with widget.export_csv(tmp_path / "t.csv").open(encoding="utf-8-sig", newline="") as fh:
+        back = list(csv.DictReader(fh))
+    assert back[0]["Ground glass (mL)"] == "" and back[1]["Ground glass (mL)"] == "102.0"
+
+
+def _y(panel) -> list[float]:
+    return [p.pos().y() for p in panel.points.points()]
+
+
+def test_curve_combo_switches_the_plotted_curve(plot, qtbot):
+    combo = plot.curve_combo
+    assert [combo.itemText(i) for i in range(combo.count())] == [
+        "LOV and PO", "LOV (mL)", "PO (%)", "Ground glass (mL)", "Consolidation (mL)"]
+    assert plot.curve() == "lov_po" and len(plot.visible_panels()) == 2
+    combo.setFocus()
+    for _ in range(3):  # the keyboard: Down on the closed combo moves to the next choice
+        qtbot.keyClick(combo, Qt.Key.Key_Down)
+    assert combo.currentText() == "Ground glass (mL)" and plot.curve() == "ggo_ml"
+    top = plot.panels[0]
+    assert plot.visible_panels() == [top]
+    assert plot.panels[1].plot not in plot.graphics.ci.items
+    assert top.plot.getAxis("left").labelText == "Ground glass (mL)"
+    assert _y(top) == pytest.approx([182.4 * 0.85, 612.9 * 0.85, 640.2 * 0.85, 215.7 * 0.85])
+    assert top.plot.getAxis("bottom").labelText == "Study date"
+    texts = [item.textItem.toPlainText() for item in top.labels]
+    assert "544 mL" in texts and "↓ absorption" in texts
+    qtbot.keyClick(combo, Qt.Key.Key_Down)
+    assert plot.curve() == "consolidation_ml"
+    assert top.plot.getAxis("left").labelText == "Consolidation (mL)"
+    assert _y(top) == pytest.approx([182.4 * 0.15, 612.9 * 0.15, 640.2 * 0.15, 215.7 * 0.15])
+    plot.highlight(13)
+    assert top.ring.points()[0].pos().y() == pytest.approx(640.2 * 0.15)
+    qtbot.keyClick(combo, Qt.Key.Key_Home)  # back to LOV and PO, both panels
+    assert plot.curve() == "lov_po" and plot.panels[1].plot in plot.graphics.ci.items
+    assert plot.panels[1].plot.getAxis("left").labelText == "PO (% of lung)"
+    assert _y(plot.panels[0]) == pytest.approx([182.4, 612.9, 640.2, 215.7])
+    assert _y(plot.panels[1]) == pytest.approx([4.3, 15.5, 15.9, 4.9])
+    assert plot.panels[1].plot.getAxis("bottom").labelText == "Study date"
+    with pytest.raises(ValueError):
+        plot.set_curve("hu")
+
+
+def test_curve_chosen_from_the_popup_with_the_mouse(plot, qtbot):
+    combo = plot.curve_combo
+    qtbot.mouseClick(combo, Qt.MouseButton.LeftButton)
+    view = combo.view()
+    qtbot.waitUntil(view.isVisible, timeout=1000)
+    # The popup ignores a release within a double-click interval of opening, as Qt does.
+    qtbot.wait(QGuiApplication.styleHints().mouseDoubleClickInterval() + 50)
+    rect = view.visualRect(view.model().index(2, 0))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: plot.curve() == "po_percent", timeout=1000)
+    assert plot.panels[0].plot.getAxis("left").labelText == "PO (% of lung)"
+    assert _y(plot.panels[0]) == pytest.approx([4.3, 15.5, 15.9, 4.9])
+
+
+def test_curve_missing_in_old_results_skips_those_exams(qtbot):
+    widget = TimelinePlot()
+    qtbot.addWidget(widget)
+    widget.set_entries([TimelineEntry(1, date(2020, 4, 1), "old", "", _old(100.0, 2.5)),
+                        TimelineEntry(2, date(2020, 4, 9), "new", "", _m(120.0, 3.0))])
+    widget.curve_combo.setCurrentIndex(widget.curve_combo.findData("consolidation_ml"))
+    assert [int(p.data()) for p in widget.panels[0].points.points()] == [2]
+    widget.highlight(1)
+    assert len(widget.panels[0].ring.points()) == 0
+    assert "Ground glass" not in widget._tip(0, 0, 1) and "Ground glass" in widget._tip(0, 0, 2)
+
+
+def test_export_image_of_another_curve_restores_the_shown_one(plot):
+    plot.set_curve("ggo_ml")
+    image = plot.export_image(dpi=96, curve="lov_po")
+    assert not image.isNull()
+    assert plot.curve() == "ggo_ml" and plot.curve_combo.currentText() == "Ground glass (mL)"

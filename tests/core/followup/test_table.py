@@ -16,6 +16,7 @@ from scoat_core.followup.table import (
     rows,
     trend_text,
     write_csv,
+    zone_text,
 )
 
 
@@ -140,3 +141,58 @@ def test_trend_text():
     assert trend_text("absorption") == "↓ absorption"
     assert trend_text("stable") == "→ stable"
     assert trend_text(None) == ""
+
+
+def full_metrics() -> dict:
+    """The split, per-lung and per-zone keys as ``AnalysisResult.to_json()`` writes them."""
+    zones = {f"{lung}_{zone}": {"lung": lung, "zone": zone, "lung_ml": 600.0, "lov_ml": lov,
+                                "po_percent": lov / 6.0, "severity": sev}
+             for lung, zone, lov, sev in (("right", "upper", 30.0, 2), ("right", "middle", 0.0, 0),
+                                          ("right", "lower", 150.0, 3),
+                                          ("left", "upper", 12.0, 1), ("left", "middle", 60.0, 2),
+                                          ("left", "lower", 200.0, 4))}
+    return {**metrics(452.0, 11.3), "ggo_ml": 401.25, "consolidation_ml": 50.75,
+            "mean_opacity_hu": -612.4, "high_opacity_ml": 50.75,
+            "right": {"lung_volume_ml": 1800.0, "lov_ml": 180.0, "po_percent": 10.0},
+            "left": {"lung_volume_ml": 2200.0, "lov_ml": 272.0, "po_percent": 12.3636},
+            "zones": zones}
+
+
+def test_split_per_lung_and_mean_hu_columns_with_units():
+    r = rows([TimelineEntry(1, date(2020, 4, 15), "D0", "", full_metrics())])
+    assert r[0]["ggo_ml"] == 401.25 and r[0]["consolidation_ml"] == 50.75
+    assert r[0]["right_lov_ml"] == 180.0 and r[0]["left_po_percent"] == pytest.approx(12.3636)
+    lines = as_text(r).splitlines()
+    cells = dict(zip(lines[0].split("\t"), lines[1].split("\t"), strict=True))
+    assert cells["Ground glass (mL)"] == "401.2" and cells["Consolidation (mL)"] == "50.8"
+    assert cells["Opacity mean (HU)"] == "-612"
+    assert cells["Right LOV (mL)"] == "180.0" and cells["Left LOV (mL)"] == "272.0"
+    assert cells["Right PO (%)"] == "10.0" and cells["Left PO (%)"] == "12.4"
+    keys = [c.key for c in COLUMNS]
+    assert keys.index("severity_score") < keys.index("ggo_ml") < keys.index("delta_lov_ml")
+
+
+def test_zone_text_lists_each_zone_in_order():
+    row = rows([TimelineEntry(1, None, "x", "", full_metrics())])[0]
+    lines = zone_text(row).splitlines()
+    assert lines[0] == "Right upper: 5.0 % (score 2)"
+    assert lines[2] == "Right lower: 25.0 % (score 3)"
+    assert lines[5] == "Left lower: 33.3 % (score 4)" and len(lines) == 6
+
+
+def test_results_saved_before_the_split_leave_it_empty():
+    old = {"lung_volume_ml": 4000.0, "lov_ml": 100.0, "po_percent": 2.5, "pho_percent": 0.4,
+           "severity_score": 3}  # no split, no per-lung blocks, no zones
+    non_hu = {**full_metrics(), "ggo_ml": None, "consolidation_ml": None,
+              "mean_opacity_hu": None}
+    r = rows([TimelineEntry(1, date(2020, 1, 1), "old", "", old),
+              TimelineEntry(2, date(2020, 1, 9), "non-HU", "", non_hu)])
+    for key in ("ggo_ml", "consolidation_ml", "mean_opacity_hu", "right_lov_ml",
+                "left_po_percent"):
+        assert r[0][key] is None
+    assert r[0]["zones"] == {} and zone_text(r[0]) == ""
+    assert r[1]["ggo_ml"] is None and r[1]["right_lov_ml"] == 180.0
+    lines = as_text(r).splitlines()
+    cells = dict(zip(lines[0].split("\t"), lines[1].split("\t"), strict=True))
+    assert cells["Ground glass (mL)"] == "" and cells["Right PO (%)"] == ""
+    assert cells["LOV (mL)"] == "100.0"

@@ -22,6 +22,7 @@ from scoat_core.report.content import (
     nice_ticks,
     report_exam,
     signed,
+    split_table,
     summary_lines,
 )
 
@@ -57,6 +58,8 @@ def _three_exams() -> list[ReportExam]:
 
 def _all_text(data) -> str:
     header, rows = metric_table(data)
+    split_header, split_rows = split_table(data)
+    header, rows = header + split_header, rows + split_rows
     parts = [data.patient_line, data.patient_id, data.patient_name, str(data.birth_date),
              data.model_line, *header, *(c for r in rows for c in r), *summary_lines(data),
              json.dumps(data.changes, default=str)]
@@ -161,3 +164,25 @@ def test_report_exam_from_analysis(phantom):
     assert exam.axial_letters == {"left": "R", "right": "L", "top": "A", "bottom": "P"}
     assert exam.coronal_letters["top"] == "S"
     assert exam.axial_caption.startswith("axial ")
+
+
+def test_split_table_units_values_and_missing():
+    split = {"ggo_ml": 250.25, "consolidation_ml": 59.75, "mean_opacity_hu": -587.6,
+             "right": {"lung_volume_ml": 2000.0, "lov_ml": 110.0, "po_percent": 5.5},
+             "left": {"lung_volume_ml": 1900.0, "lov_ml": 200.0, "po_percent": 10.526}}
+    new = _exam("new", date(2020, 2, 15), 310.0, 8.0)
+    new.metrics.update(split)
+    non_hu = _exam("non-HU", date(2020, 3, 1), 95.5, 2.4)
+    non_hu.metrics.update({**split, "ggo_ml": None, "consolidation_ml": None,
+                           "mean_opacity_hu": None})
+    old = _exam("old", date(2020, 2, 1), 120.0, 3.0)  # saved before the split existed
+    data = build_report(PID, NAME, [new, non_hu, old], MODEL, "0.1.0")
+    header, rows = split_table(data)
+    assert header == ["Exam", "Date", "Ground glass (mL)", "Consolidation (mL)",
+                      "Consolidation (% of LOV)", "Opacity mean (HU)", "Right LOV (mL)",
+                      "Left LOV (mL)", "Right PO (%)", "Left PO (%)"]
+    assert all(len(r) == len(header) for r in rows)
+    assert rows[0] == ["old", "2020-02-01", *["—"] * 8]
+    assert rows[1] == ["new", "2020-02-15", "250.2", "59.8", "19.3", "-588", "110.0", "200.0",
+                       "5.5", "10.5"]
+    assert rows[2][2:6] == ["—", "—", "—", "—"] and rows[2][6] == "110.0"
