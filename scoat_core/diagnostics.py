@@ -248,8 +248,9 @@ def inference_backend_line() -> str:
         return f"unavailable ({exc})"
     precision = "bf16" if cpu_has_bf16() else "fp32"
     backend = pick_backend("cpu", precision)
-    return f"{backend} {precision} on the CPU ({package_version(('onnxruntime',), 'onnxruntime')}"\
-        " onnxruntime)" if backend == "onnxruntime" else f"{backend} {precision} on the CPU"
+    if backend == "onnxruntime":
+        backend += " " + package_version(("onnxruntime",), "onnxruntime")
+    return f"{backend}, {precision} on the CPU"
 
 
 def collect(device: str = "auto") -> dict[str, str]:

@@ -15,7 +15,7 @@ Opacity inference, in order:
    0.88-0.98 against whole slices, ``benchmarks/bench_analysis.py``). The segmenter resamples the
    slice to the model's pixel size (``pixel_mm`` in its manifest) and the probability map back;
 2. slices go through an inference copy of the network (batch norm folded, channels-last on the
-   CPU, bfloat16 where the CPU runs it natively:
+   CPU, bfloat16 where the CPU runs it natively, else ONNX Runtime where installed:
    :class:`~scoat_core.analysis.slices.SliceSegmenter`) in batches; only the current batch
    exists in float;
 3. post-processing: probability > ``THRESHOLD`` (0.5), kept inside the lung mask dilated by
@@ -50,6 +50,9 @@ StageProgress = Callable[[str, float, "float | None"], None]
 #: Network precision of ``analyze()``: "auto" is bfloat16 on CPUs that run it natively (about
 #: twice as fast; Dice >= 0.99 against float32 in benchmarks/bench_analysis.py), else float32.
 DEFAULT_PRECISION = "auto"
+#: Inference runtime of ``analyze()``: "auto" is ONNX Runtime where the network runs float32 on
+#: the CPU and onnxruntime is installed, else torch (`slices.pick_backend`).
+DEFAULT_BACKEND = "auto"
 #: Expected part of each stage in an analysis on the CPU (docs/benchmarks/analysis_cpu.json:
 #: lung mask 17-28 %, opacity 70-81 %, volumetry 1-2 %), for the time left until a stage is
 #: measured; :func:`scoat_core.progress.shares_from_history` refines them from earlier runs.
@@ -160,10 +163,12 @@ def analyze(
     tta: bool = False,
     precision: str = DEFAULT_PRECISION,
     stage_shares: Mapping[str, float] | None = None,
+    backend: str = DEFAULT_BACKEND,
 ) -> AnalysisResult:
     """Analyse one exam: lung labels, opacity mask and the volumetry.
 
     ``precision``: "auto", "fp32" or "bf16" (CPU only; see :data:`DEFAULT_PRECISION`).
+    ``backend``: "auto", "torch" or "onnxruntime" (see :data:`DEFAULT_BACKEND`).
     ``stage_shares``: expected part of each stage for the time left (default
     :data:`STAGE_SHARES`).
     """
@@ -177,7 +182,7 @@ def analyze(
     report.start("lung mask")
     lung = segment_lungs(volume, progress=report, cancel=cancel)
     report.start("opacity")
-    seg = make_segmenter(model, volume.spacing[0], device, precision)
+    seg = make_segmenter(model, volume.spacing[0], device, precision, backend)
     opacity = predict_opacity(volume, lung.labels.array, seg, report, batch_size, tta)
     report.start("volumetry")
     metrics = quantify(volume, lung.labels, volume.derive(opacity))
@@ -188,7 +193,7 @@ def analyze(
                         "volumes are not comparable with other exams")
     return AnalysisResult(
         lung=lung.labels, opacity=volume.derive(opacity), metrics=metrics,
-        model={**model.info, "precision": seg.precision},
+        model={**model.info, "precision": seg.precision, "backend": seg.backend},
         device=str(seg.device), seconds=time.monotonic() - report.t0,
         stage_seconds=dict(report.times), warnings=warnings,
         lungs_complete=lung.complete and not volume.volumetry_problems,
@@ -196,12 +201,13 @@ def analyze(
 
 
 def make_segmenter(model: LoadedModel, pixel_mm: float, device: str = "auto",
-                   precision: str = DEFAULT_PRECISION) -> SliceSegmenter:
+                   precision: str = DEFAULT_PRECISION,
+                   backend: str = DEFAULT_BACKEND) -> SliceSegmenter:
     """The optimised segmenter ``analyze()`` runs, for slices of in-plane pixel ``pixel_mm``."""
-    if precision == "auto":
-        precision = "bf16" if cpu_has_bf16() else "fp32"
+    if precision == "auto":  # ONNX Runtime runs float32 only
+        precision = "bf16" if cpu_has_bf16() and backend != "onnxruntime" else "fp32"
     return SliceSegmenter(model.model, scale=model.scale_for(pixel_mm), device=device,
-                          optimize=True, precision=precision)
+                          optimize=True, precision=precision, backend=backend)
 
 
 def predict_opacity(volume: Volume, lung_labels: np.ndarray, seg: SliceSegmenter,

@@ -110,7 +110,7 @@ def test_analyze_reports_the_time_left_of_the_whole_analysis(monkeypatch):
         return np.zeros(volume.shape, np.uint8)
 
     class Segmenter:
-        precision, device = "fp32", "cpu"
+        precision, device, backend = "fp32", "cpu", "torch"
 
     monkeypatch.setattr(lung_module, "segment_lungs", segment_lungs)
     monkeypatch.setattr(pipeline, "make_segmenter", lambda *a, **k: Segmenter())

@@ -9,7 +9,13 @@ import torch
 from scoat_core.analysis.normalization import hu_to_unit
 from scoat_core.analysis.pipeline import LoadedModel, analyze, make_segmenter, predict_opacity
 from scoat_core.analysis.postprocess import dilate_lungs, postprocess
-from scoat_core.analysis.slices import THRESHOLD, SliceSegmenter, cpu_has_bf16, fold_batchnorm
+from scoat_core.analysis.slices import (
+    THRESHOLD,
+    SliceSegmenter,
+    cpu_has_bf16,
+    fold_batchnorm,
+    pick_backend,
+)
 from scoat_core.models.registry import ModelConfig, create_model
 from scoat_core.phantom import make_phantom
 
@@ -100,7 +106,8 @@ def test_no_lungs_predicts_nothing(phantom):
 def test_analyze_records_the_precision(net, phantom):
     model = LoadedModel(net, pixel_mm=None, input_scale=0.5, info={"name": "small"})
     result = analyze(phantom.ct, model, device="cpu", precision="fp32")
-    assert result.model == {"name": "small", "precision": "fp32"}
+    assert result.model == {"name": "small", "precision": "fp32",
+                            "backend": pick_backend("cpu", "fp32")}
     assert model.info == {"name": "small"}
     seg = make_segmenter(model, 1.0, "cpu", "auto")
     assert seg.precision == ("bf16" if cpu_has_bf16() else "fp32")
