@@ -177,8 +177,9 @@ class SliceSegmenter:
         if size != tuple(shape):
             x = F.interpolate(x, size=list(size), mode="bilinear", align_corners=False,
                               antialias=True)
-        if self.backend == "onnxruntime":
-            outputs = self._session(size).run(None, {"x": x.contiguous().numpy()})
+        session = self._session(size) if self.backend == "onnxruntime" else None
+        if session is not None:
+            outputs = session.run(None, {"x": x.contiguous().numpy()})
             logits = torch.from_numpy(np.mean(outputs, axis=0) if len(outputs) > 1
                                       else outputs[0])
         else:
@@ -201,15 +202,23 @@ class SliceSegmenter:
 
     def _session(self, size: tuple[int, int]) -> Any:
         """The ONNX Runtime session for inputs of ``size``: the folded model exported in memory
-        (float32, dynamic batch, this fixed size), with torch's thread count."""
+        (float32, dynamic batch, this fixed size), with torch's thread count. ``None`` when the
+        export or the session fails: the segmenter then falls back to torch float32 for good
+        (same numbers within 1e-6, only slower), with a warning in the log."""
         if size not in self._sessions:
             import onnxruntime as ort
 
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = torch.get_num_threads()
-            options.inter_op_num_threads = 1
-            self._sessions[size] = ort.InferenceSession(
-                export_onnx(self.model, size), options, providers=["CPUExecutionProvider"])
+            try:
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = torch.get_num_threads()
+                options.inter_op_num_threads = 1
+                self._sessions[size] = ort.InferenceSession(
+                    export_onnx(self.model, size), options, providers=["CPUExecutionProvider"])
+            except Exception as exc:  # any exporter or runtime failure: fall back
+                log.warning("ONNX Runtime unavailable for this model (%s: %s); using torch "
+                            "float32 instead", type(exc).__name__, exc)
+                self.backend = "torch"
+                return None
             log.info("ONNX Runtime session for %d×%d inputs", *size)
         return self._sessions[size]
 

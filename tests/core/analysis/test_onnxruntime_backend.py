@@ -68,3 +68,19 @@ def test_onnxruntime_refuses_bf16(net, monkeypatch):
     with pytest.raises(ValueError, match="float32"):
         SliceSegmenter(net, device="cpu", precision="bf16", backend="onnxruntime")
     assert SliceSegmenter(net, device="cpu", precision="bf16", backend="auto").backend == "torch"
+
+
+def test_a_failed_export_falls_back_to_torch(net, monkeypatch, caplog):
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (optional backend)")
+
+    def broken_export(model, size):
+        raise RuntimeError("Module onnx is not installed!")
+
+    monkeypatch.setattr(slices, "export_onnx", broken_export)
+    images = [np.full((32, 32), 0.3, np.float32), np.zeros((32, 32), np.float32)]
+    ref = SliceSegmenter(net, device="cpu").predict(images)
+    seg = SliceSegmenter(net, device="cpu", optimize=True, backend="onnxruntime")
+    got = seg.predict(images)
+    assert seg.backend == "torch"  # what the result set records
+    assert np.abs(np.stack(got) - np.stack(ref)).max() < 1e-4
+    assert "using torch float32 instead" in caplog.text
