@@ -10,4 +10,6 @@ __version__ = "0.1.0"
 #: 4: a slice geometry that does not make a whole-lung volume (sparse stack, gaps, unreadable
 #:    slices) marks the result partial; conflicting duplicates split or refused; results record
 #:    whether the model weights were verified.
-ANALYSIS_VERSION = 4
+#: 5: the network's opacity that touches a lung joins the lung mask; the opacity mask is the
+#:    opacity inside the lungs (what LOV counts), no longer the opacity inside dilated lungs.
+ANALYSIS_VERSION = 5

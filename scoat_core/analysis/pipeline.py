@@ -1,27 +1,31 @@
 """``analyze()``: lung mask, slice-wise opacity segmentation and volumetry of one CT exam.
 
-The one analysis entry point used by the CLI and the GUI. Stages: lung mask → opacity (the
-network, slice by slice) → volumetry. Plain-Python callbacks report progress
-(``progress(stage, fraction, seconds_left)``: the time left of the whole analysis, from the
-stages' measured rates, :class:`~scoat_core.progress.StageEta`) and ``cancel()`` is checked
-between batches of slices.
+The one analysis entry point used by the CLI and the GUI. Stages: lung mask → opacity (the network,
+slice by slice) → volumetry (which first adds the opacity that touches a lung to the lung mask).
+Plain-Python callbacks report progress (``progress(stage, fraction, seconds_left)``: the time left
+of the whole analysis, from the stages' measured rates, :class:`~scoat_core.progress.StageEta`) and
+``cancel()`` is checked between batches of slices.
 
 Opacity inference, in order:
 
-1. only slices that the lung mask dilated by ``LUNG_DILATION_MM`` touches are predicted: step 3
-   zeroes everything else, so skipping the other slices changes nothing. Each predicted slice is
-   the whole slice, as in training: SCOAT-Net's channel attention pools over the whole feature
-   map, so a crop to the lungs (or the body) changes the prediction everywhere (measured Dice
-   0.88-0.98 against whole slices, ``benchmarks/bench_analysis.py``). The segmenter resamples the
-   slice to the model's pixel size (``pixel_mm`` in its manifest) and the probability map back;
-2. slices go through an inference copy of the network (batch norm folded, channels-last on the
-   CPU, bfloat16 where the CPU runs it natively, else ONNX Runtime where installed:
-   :class:`~scoat_core.analysis.slices.SliceSegmenter`) in batches; only the current batch
-   exists in float;
-3. post-processing: probability > ``THRESHOLD`` (0.5), kept inside the lung mask dilated by
-   ``LUNG_DILATION_MM``, connected components (26-connectivity) smaller than ``MIN_COMPONENT_MM3``
-   removed; done on the dilated lungs' bounding box only;
-4. optional test-time augmentation: the mean of the slice and its left-right flip.
+1. only slices that the lung mask dilated by ``LUNG_DILATION_MM`` touches are predicted (opacity on
+   the others could only extend the lungs more than that beyond the HU-rule mask's ends). Each
+   predicted slice is the whole slice, as in training: SCOAT-Net's channel attention pools over the
+   whole feature map, so a crop to the lungs (or the body) changes the prediction everywhere
+   (measured Dice 0.88-0.98 against whole slices, ``benchmarks/bench_analysis.py``). The segmenter
+   resamples the slice to the model's pixel size (``pixel_mm`` in its manifest) and the probability
+   map back;
+2. slices go through an inference copy of the network (batch norm folded, channels-last on the CPU,
+   bfloat16 where the CPU runs it natively, else ONNX Runtime where installed:
+   :class:`~scoat_core.analysis.slices.SliceSegmenter`) in batches; only the current batch exists
+   in float;
+3. lungs = HU-rule lung mask ∪ the network's opacity that touches a lung
+   (:mod:`scoat_core.lung.evidence`: dense consolidation that no HU rule tells from the heart or
+   mediastinum it abuts; islands such as bowel false positives stay out);
+4. post-processing: probability > ``THRESHOLD`` (0.5) inside that lung mask, connected components
+   (26-connectivity) smaller than ``MIN_COMPONENT_MM3`` removed: the opacity mask is exactly what
+   the LOV counts;
+5. optional test-time augmentation: the mean of the slice and its left-right flip.
 """
 
 from __future__ import annotations
@@ -172,7 +176,7 @@ def analyze(
     ``stage_shares``: expected part of each stage for the time left (default
     :data:`STAGE_SHARES`).
     """
-    from scoat_core.lung import segment_lungs
+    from scoat_core.lung import add_evidence, segment_lungs
 
     if not volume.is_hu:
         raise AnalysisError(f"{volume.info.source or 'volume'}: not in Hounsfield units; "
@@ -183,8 +187,10 @@ def analyze(
     lung = segment_lungs(volume, progress=report, cancel=cancel)
     report.start("opacity")
     seg = make_segmenter(model, volume.spacing[0], device, precision, backend)
-    opacity = predict_opacity(volume, lung.labels.array, seg, report, batch_size, tta)
+    evidence = predict_opacity(volume, lung.labels.array, seg, report, batch_size, tta)
     report.start("volumetry")
+    lung = add_evidence(lung, volume, evidence)
+    opacity = opacity_in_lungs(evidence, lung.labels.array, volume.spacing)
     metrics = quantify(volume, lung.labels, volume.derive(opacity))
     report.start("done")
     warnings = list(volume.warnings) + list(lung.warnings)
@@ -213,15 +219,15 @@ def make_segmenter(model: LoadedModel, pixel_mm: float, device: str = "auto",
 def predict_opacity(volume: Volume, lung_labels: np.ndarray, seg: SliceSegmenter,
                     report: Callable[[float], None], batch_size: int = 8,
                     tta: bool = False) -> np.ndarray:
-    """uint8 opacity mask (0/1) on the volume's grid; see the module docstring."""
+    """Boolean network opacity (probability > ``THRESHOLD``) on the volume's grid, whole slices,
+    on the slices that the lungs dilated by ``LUNG_DILATION_MM`` touch (module docstring)."""
     lungs = lung_labels > 0
-    out = np.zeros(volume.shape, np.uint8)
+    out = np.zeros(volume.shape, bool)
     box = grown_box(lungs, volume.spacing)
     if box is None:
         return out
     grown = dilate_lungs(lungs[box], volume.spacing)
     zs = box[0].start + np.flatnonzero(grown.any(axis=(1, 2)))
-    mask = np.zeros(grown.shape, bool)
     for start in range(0, zs.size, batch_size):
         batch_z = zs[start : start + batch_size]
         slices = [hu_to_unit(volume.array[z]) for z in batch_z]
@@ -230,9 +236,19 @@ def predict_opacity(volume: Volume, lung_labels: np.ndarray, seg: SliceSegmenter
             flipped = seg.predict([s[:, ::-1].copy() for s in slices], batch_size=batch_size)
             probs = [(p + f[:, ::-1]) / 2 for p, f in zip(probs, flipped, strict=True)]
         for z, p in zip(batch_z, probs, strict=True):
-            mask[z - box[0].start] = p[box[1:]] > THRESHOLD
+            out[z] = p > THRESHOLD
         report((start + batch_z.size) / zs.size)
-    out[box] = remove_small_components(mask & grown, volume.spacing)
+    return out
+
+
+def opacity_in_lungs(opacity: np.ndarray, lung_labels: np.ndarray, spacing) -> np.ndarray:
+    """uint8 opacity mask: the network's opacity inside the lung mask, without components
+    smaller than ``MIN_COMPONENT_MM3``: exactly what the LOV counts."""
+    lungs = lung_labels > 0
+    out = np.zeros(opacity.shape, np.uint8)
+    box = grown_box(lungs, spacing)
+    if box is not None:
+        out[box] = remove_small_components(opacity[box] & lungs[box], spacing)
     return out
 
 

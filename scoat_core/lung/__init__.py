@@ -35,12 +35,13 @@ import numpy as np
 
 from ..volume import Volume
 from .errors import LungSegmentationError, NotHounsfieldError
-from .segment import LungResult, segment_lungs
+from .segment import LungResult, add_evidence, segment_lungs
 
 __all__ = [
     "LungResult",
     "LungSegmentationError",
     "NotHounsfieldError",
+    "add_evidence",
     "lung_bounding_box",
     "lung_slices",
     "segment_lungs",

@@ -13,6 +13,7 @@ from ..volume import Volume
 from .abutting import include_abutting
 from .airway import AIR_HU, body_masks, find_trachea, track_airways
 from .errors import LungSegmentationError, NotHounsfieldError
+from .evidence import include_evidence
 from .grid import (
     Orientation,
     block_mean,
@@ -114,6 +115,14 @@ def segment_lungs(
     result = _result(out, warnings, _complete(full, warnings))
     steps(1.0)
     return result
+
+
+def add_evidence(result: LungResult, volume: Volume, evidence: np.ndarray) -> LungResult:
+    """``result`` with the opacity ``evidence`` (boolean, the CT's grid) that touches a lung
+    added to it (:func:`scoat_core.lung.evidence.include_evidence`); volumes recomputed."""
+    labels = include_evidence(result.labels.array, volume.array, evidence)
+    warnings = [w for w in result.warnings if "implausibly" not in w]
+    return _result(result.labels.derive(labels), warnings, result.complete)
 
 
 def _check_volume(volume: Volume) -> None:

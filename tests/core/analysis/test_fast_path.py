@@ -7,8 +7,14 @@ import pytest
 import torch
 
 from scoat_core.analysis.normalization import hu_to_unit
-from scoat_core.analysis.pipeline import LoadedModel, analyze, make_segmenter, predict_opacity
-from scoat_core.analysis.postprocess import dilate_lungs, postprocess
+from scoat_core.analysis.pipeline import (
+    LoadedModel,
+    analyze,
+    make_segmenter,
+    opacity_in_lungs,
+    predict_opacity,
+)
+from scoat_core.analysis.postprocess import dilate_lungs, remove_small_components
 from scoat_core.analysis.slices import (
     THRESHOLD,
     SliceSegmenter,
@@ -88,9 +94,12 @@ def test_skipping_and_box_postprocessing_equal_the_whole_volume(phantom):
     labels[:8] = 0  # lungs end well inside the exam
     lungs = labels > 0
     seg = CountingSegmenter()
-    fast = predict_opacity(vol, labels, seg, lambda f: None, batch_size=3)
+    evidence = predict_opacity(vol, labels, seg, lambda f: None, batch_size=3)
+    fast = opacity_in_lungs(evidence, labels, vol.spacing)
     full = np.stack([seg.predict([hu_to_unit(s)])[0] > THRESHOLD for s in vol.array])
-    naive = postprocess(full.astype(np.uint8), lungs, vol.spacing)
+    assert np.array_equal(evidence, full & dilate_lungs(lungs, vol.spacing).any(axis=(1, 2),
+                                                                             keepdims=True))
+    naive = remove_small_components(full & lungs, vol.spacing)
     assert naive.any() and np.array_equal(fast, naive)
     grown_slices = int(dilate_lungs(lungs, vol.spacing).any(axis=(1, 2)).sum())
     assert seg.calls - vol.shape[0] == grown_slices < vol.shape[0]
