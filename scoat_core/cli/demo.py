@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -87,6 +88,7 @@ def _demo_analysis(out: Path) -> int:
         truth[t["study_date"]] = (t, p.parent / "lesion_mask.nii.gz")
     print("\nMeasured against the phantom's truth (found: share of the true lesion voxels "
           "inside the opacity mask):")
+    rows = []
     for path in sorted(analysis.glob("*/timeline.json")):
         for e in json.loads(path.read_text())["exams"]:
             t, lesion_file = truth.get(e["study_date"], (None, None))
@@ -95,7 +97,37 @@ def _demo_analysis(out: Path) -> int:
                 print(f"  {e['study_date']}  LOV measured {e['lov_ml']:6.1f} mL, true "
                       f"{t['lesion_ml_total']:6.1f} mL; lung measured "
                       f"{e['lung_volume_ml']:7.1f} mL, true {t['lung_ml_total']:7.1f} mL{found}")
+                rows.append((e, t))
+    _print_checks(sorted(rows, key=lambda r: r[0]["study_date"]))
     return EXIT_OK
+
+
+#: What the demo must show (issue 12): LOV within 15 %, lung volume within 3 % of the truth.
+LOV_TOLERANCE, LUNG_TOLERANCE = 0.15, 0.03
+
+
+def _print_checks(rows: list[tuple[dict, dict]]) -> None:
+    """Per exam: LOV and lung-volume error against the truth; per interval: measured and true
+    trend labels (:func:`scoat_core.followup.changes.trend_label`)."""
+    from scoat_core.followup.changes import trend_label
+
+    if not rows:
+        return
+    print(f"\n  {'exam':<12}{'LOV error':>11}{'lung error':>12}   "
+          f"(targets: within {LOV_TOLERANCE:.0%} and {LUNG_TOLERANCE:.0%})")
+    for e, t in rows:
+        lov = e["lov_ml"] / t["lesion_ml_total"] - 1 if t["lesion_ml_total"] else float("nan")
+        lung = e["lung_volume_ml"] / t["lung_ml_total"] - 1
+        ok = abs(lov) <= LOV_TOLERANCE and abs(lung) <= LUNG_TOLERANCE
+        print(f"  {e['study_date']:<12}{lov:>+10.1%}{lung:>+12.1%}   {'ok' if ok else 'OUT'}")
+    print(f"\n  {'interval':<25}{'measured':>13}{'true':>13}")
+    for (e0, t0), (e1, t1) in itertools.pairwise(rows):
+        measured = trend_label(e1["lov_ml"] - e0["lov_ml"],
+                               e1["po_percent"] - e0["po_percent"])
+        true = trend_label(t1["lesion_ml_total"] - t0["lesion_ml_total"],
+                           t1["percent_involved"] - t0["percent_involved"])
+        mark = "" if measured == true else "   WRONG"
+        print(f"  {e0['study_date']} → {e1['study_date']}{measured:>13}{true:>13}{mark}")
 
 
 def _found(lesion_file: Path, opacity_file: Path) -> str:
