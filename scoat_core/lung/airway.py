@@ -40,21 +40,39 @@ def body_masks(hu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inside, inside & ~tissue
 
 
+#: The top or bottom image edge is closed like the sides when tissue covers this share of it:
+#: an image cropped to the body (the training slices of medseg100) cuts the lungs there too,
+#: while a table or a blanket at those edges covers far less.
+CUT_EDGE_SHARE = 0.3
+
+
 def close_cut_sides(tissue: np.ndarray) -> np.ndarray:
-    """Tissue with each slice's left and right image edge closed between its outermost tissue
-    pixels: where a small field of view cuts the chest (and a lung) at the side, the body outline
-    is completed along the edge, so the cut lung stays a hole of the body instead of joining the
-    air outside."""
+    """Tissue with each slice's image edges closed between their outermost tissue pixels: where
+    a small field of view (or a crop to the body) cuts the chest and a lung, the body outline is
+    completed along the edge, so the cut lung stays a hole of the body instead of joining the
+    air outside. The left and right edges are always closed, the top and bottom ones when
+    tissue covers :data:`CUT_EDGE_SHARE` of them."""
     out = tissue.copy()
-    rows = np.arange(tissue.shape[1])[None, :]
-    for col in (0, tissue.shape[2] - 1):
-        edge = tissue[:, :, col]
-        has = edge.any(axis=1)
-        first = np.argmax(edge, axis=1)
-        last = edge.shape[1] - 1 - np.argmax(edge[:, ::-1], axis=1)
-        span = has[:, None] & (rows >= first[:, None]) & (rows <= last[:, None])
-        out[:, :, col] |= span
+    for axis in (2, 1):
+        edges = (0, tissue.shape[axis] - 1)
+        for index in edges:
+            edge = np.take(tissue, index, axis=axis)  # (slices, length along the edge)
+            span = _between_ends(edge)
+            if axis == 1:
+                span &= (edge.mean(axis=1) >= CUT_EDGE_SHARE)[:, None]
+                out[:, index, :] |= span
+            else:
+                out[:, :, index] |= span
     return out
+
+
+def _between_ends(edge: np.ndarray) -> np.ndarray:
+    """Per row of ``edge``: True from its first to its last True pixel."""
+    pos = np.arange(edge.shape[1])[None, :]
+    has = edge.any(axis=1)
+    first = np.argmax(edge, axis=1)
+    last = edge.shape[1] - 1 - np.argmax(edge[:, ::-1], axis=1)
+    return has[:, None] & (pos >= first[:, None]) & (pos <= last[:, None])
 
 
 def find_trachea(
