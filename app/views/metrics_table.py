@@ -2,7 +2,8 @@
 
 The columns, formatting and units come from :mod:`scoat_core.followup.table`, so the table, the
 clipboard text and the CSV file show the same numbers. Changes are coloured by their trend; the
-severity cell's tooltip lists each zone's involvement. Numbers an older result lacks show "—".
+severity cell's tooltip lists each zone's involvement. Numbers an older result lacks show "—";
+the severity of a partial exam (the scan cuts the lungs) shows "n/a".
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ HELP: dict[str, str] = {
     "lov_ml": "Lung opacification volume",
     "po_percent": "Percentage of the lung volume that is opacified",
     "pho_percent": "Percentage of the lung volume with high opacity (HU > −200)",
-    "severity_score": "Sum of six zone scores (0 none … 5 over 75 % opacified); "
+    "severity_score": "Sum of six zone scores (0 none or under 1 mL … 5 over 75 % "
+                      "opacified); n/a when the scan covers only part of the lungs; "
                       "hover a cell for each zone",
     "ggo_ml": "Ground-glass opacity: the part of the LOV at or below −200 HU",
     "consolidation_ml": "Consolidation: the part of the LOV above −200 HU",
@@ -107,7 +109,10 @@ class MetricsModel(QAbstractTableModel):
             return font
         if role == Qt.ItemDataRole.ToolTipRole and column.key == "severity_score":
             zones = zone_text(row)
-            return f"Zone involvement (PO of the zone):\n{zones}" if zones else None
+            why = ("No severity score: the scan covers only part of the lungs, so its zones "
+                   "are not the lungs' thirds\n" if row.get("partial") else "")
+            text = f"{why}Zone involvement (PO of the zone):\n{zones}" if zones else why.strip()
+            return text or None
         if role == Qt.ItemDataRole.UserRole:
             return row["key"]
         return None

@@ -5,7 +5,8 @@ stacked panels with a shared x axis, or one panel with LOV, PO, ground glass (mL
 consolidation (mL); exams whose results lack the chosen number (saved before it existed, or a CT
 not in HU) have no point on that curve. The x axis is the study date or the days from the first
 exam (:meth:`TimelinePlot.set_x_mode`); when an analysed exam has no study date the exams are
-placed in order instead. Markers carry a tooltip (date, LOV, PO, the split, scanner) and a click
+placed in order instead. Markers carry a tooltip (date, LOV, PO, the split, the severity score,
+"n/a" on a partial exam, scanner) and a click
 emits the exam's key; the trend from one exam to the next (thresholds of
 :mod:`scoat_core.followup.changes`) is written, coloured, above each interval.
 White background and dark text, so the same figure serves the screen and the report
@@ -32,7 +33,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from scoat_core.followup.table import TREND_COLOURS, TimelineEntry, rows, trend_text
+from scoat_core.followup.table import (
+    NOT_APPLICABLE,
+    TREND_COLOURS,
+    TimelineEntry,
+    rows,
+    trend_text,
+)
 
 XMode = Literal["date", "days"]
 
@@ -398,6 +405,10 @@ class TimelinePlot(QWidget):
         if row.get("ggo_ml") is not None and row.get("consolidation_ml") is not None:
             lines.append(f"Ground glass {row['ggo_ml']:.1f} mL · "
                          f"consolidation {row['consolidation_ml']:.1f} mL")
+        if row.get("severity_score") is not None:
+            lines.append(f"Severity {row['severity_score']} / 30")
+        elif row.get("partial"):
+            lines.append(f"Severity {NOT_APPLICABLE} (the scan covers only part of the lungs)")
         if row["trend"]:
             lines.append(f"{trend_text(row['trend'])} vs previous "
                          f"({row['delta_lov_ml']:+.1f} mL, {row['delta_po_pp']:+.1f} pp)")

@@ -15,12 +15,19 @@ next run; a running one is never touched.
 
 Every write error is an :class:`OSError` naming the file (ITK does not report failed writes:
 each mask is read back to check that it is complete).
+
+The opacity written (``opacity_mask.nii.gz`` and the SEG's opacity segment) is the opacity LOV
+counts, inside the lung labels (:func:`~scoat_core.analysis.quantify.counted_opacity`), whatever
+mask the result holds, so re-measuring the file gives metrics.json's LOV. metrics.json carries a
+``definitions`` block: the method and unit of each of its keys (:func:`definitions`). An exam that
+cuts the lungs (``lungs_complete`` False) is written without severity scores.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import errno
 import gzip
 import json
@@ -36,8 +43,12 @@ import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from scoat_core.analysis.pipeline import AnalysisResult
+from scoat_core.analysis.quantify import DEFINITIONS, counted_opacity
 from scoat_core.errors import UserError
 from scoat_core.io.images import write_mask
 from scoat_core.volume import Volume
@@ -55,6 +66,40 @@ _STAGING = re.compile(r"\.(partial|old)-(?:(?P<pid>\d+)@(?P<host>[A-Za-z0-9-]*)-
 
 log = logging.getLogger(__name__)
 
+#: Method and unit of the keys ``AnalysisResult.to_json`` adds to the volumetry's
+#: (:data:`~scoat_core.analysis.quantify.DEFINITIONS`); ``*`` stands for a stage name.
+RUN_DEFINITIONS: dict[str, str] = {
+    "analysis_version": "version of the analysis method (masks and volumetry): results of "
+                        "different versions may differ, integer",
+    "model": "the network that segmented the opacity",
+    "model.name": "name of the network's weights",
+    "model.width": "channels of the network's first stage, integer",
+    "model.arch": "architecture of the network",
+    "model.sha256": "SHA-256 of the weights file, hexadecimal",
+    "model.file": "the weights file",
+    "model.verified": "whether the weights' SHA-256 was checked against a manifest or checksum",
+    "model.verification": "how the weights were verified, or why not",
+    "model.precision": "number format of the network's inference (fp32 or bf16)",
+    "model.backend": "inference runtime (torch or onnxruntime)",
+    "device": "where the network ran (cpu, cuda…)",
+    "seconds": "wall-clock time of the whole analysis, s",
+    "stage_seconds": "wall-clock time of each stage of the analysis",
+    "stage_seconds.*": "wall-clock time of the stage, s",
+    "warnings": "problems of the exam or the run, one sentence each",
+    "lungs_complete": "false when the scan cuts the lungs (scan range, field of view, a single "
+                      "slice) or its slices do not support whole-lung volumetry: its volumes "
+                      "are not comparable with other exams and it has no severity score",
+    "weights_verified": "false when the weights were used without verification",
+    "exam": "DICOM header fields of the series as read (patient, study, series, scanner, "
+            "kernel); text as in the header, dates ISO",
+    "exam.series_number": "SeriesNumber from the DICOM header, integer",
+    "exam.slice_thickness_mm": "SliceThickness from the DICOM header, mm",
+    "exam.kvp": "KVP (tube voltage) from the DICOM header, kV",
+    "definitions": "this block: the method and unit of each key of metrics.json",
+}
+#: Blocks whose keys are names (zones, stages): their definitions use ``*`` for the name.
+_NAMED_BLOCKS = ("zones", "stage_seconds")
+
 
 class OutputFolderError(UserError):
     """The output folder cannot be used (the message names it and why)."""
@@ -65,8 +110,7 @@ def metrics_rows(result: AnalysisResult) -> list[tuple[str, str, object]]:
     m = result.metrics
     rows: list[tuple[str, str, object]] = [
         ("lung_volume", "mL", m.lung_volume_ml), ("lov", "mL", m.lov_ml),
-        ("po", "%", m.po_percent), ("high_opacity_volume", "mL", m.high_opacity_ml),
-        ("pho", "%", m.pho_percent), ("ggo_volume", "mL", m.ggo_ml),
+        ("po", "%", m.po_percent), ("pho", "%", m.pho_percent), ("ggo_volume", "mL", m.ggo_ml),
         ("consolidation_volume", "mL", m.consolidation_ml),
         ("mean_opacity_hu", "HU", m.mean_opacity_hu), ("severity_score", "0-30", m.severity_score),
     ]
@@ -78,6 +122,32 @@ def metrics_rows(result: AnalysisResult) -> list[tuple[str, str, object]]:
         rows += [(f"{key}_lov", "mL", z.lov_ml), (f"{key}_po", "%", z.po_percent),
                  (f"{key}_severity", "0-5", z.severity)]
     return rows
+
+
+def key_paths(payload: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted path of every key of ``payload`` and of the blocks in it (``zones.*.lov_ml``)."""
+    paths = []
+    for key, value in payload.items():
+        top = prefix.split(".", 1)[0]
+        path = f"{prefix}{'*' if top in _NAMED_BLOCKS and prefix.count('.') == 1 else key}"
+        paths.append(path)
+        if isinstance(value, dict):
+            paths += key_paths(value, f"{path}.")
+    return list(dict.fromkeys(paths))
+
+
+def definitions(payload: dict[str, Any]) -> dict[str, str]:
+    """Method and unit, in one sentence, of each key ``payload`` holds that has a definition
+    (every number; the text fields of the ``exam`` block are covered by its own sentence)."""
+    known = {**DEFINITIONS, **RUN_DEFINITIONS}
+    paths = [*key_paths(payload), "definitions"]
+    return {path: known[path] for path in paths if path in known}
+
+
+def counted_opacity_volume(result: AnalysisResult) -> Volume:
+    """The opacity mask as written: the voxels LOV counts (inside the lung labels), uint8."""
+    counted = counted_opacity(result.lung.array, result.opacity.array)
+    return result.opacity.derive(counted.astype(np.uint8))
 
 
 def check_output_dir(out_dir: str | Path) -> Path:
@@ -115,8 +185,13 @@ def write_analysis(
     DICOM SEG is an extra: when the source headers defeat it, the masks and metrics are still
     written, and the reason is logged and added to the warnings in ``metrics.json``; what had to
     be adapted to write it is added there too. A write error raises :class:`OSError` naming the
-    file, and leaves the previous set in place.
+    file, and leaves the previous set in place. The opacity written is the opacity LOV counts
+    (:func:`counted_opacity_volume`); a result with ``lungs_complete`` False is written
+    without severity scores.
     """
+    if not result.lungs_complete and result.metrics.severity_score is not None:
+        result = dataclasses.replace(result, metrics=result.metrics.partial())
+    opacity = counted_opacity_volume(result)
     out_dir = Path(out_dir).expanduser().absolute()
     clean_stale_partials(out_dir)
     tag = _tag()
@@ -125,10 +200,11 @@ def write_analysis(
     try:
         names = list(FILES)
         payload = result.to_json()
-        if source_files and _write_seg(result, volume, source_files, stage / SEG_FILE, out_dir,
-                                       payload):
+        if source_files and _write_seg(result, opacity, volume, source_files, stage / SEG_FILE,
+                                       out_dir, payload):
             names.append(SEG_FILE)
-        for name, mask in ((FILES[0], result.lung), (FILES[1], result.opacity)):
+        payload["definitions"] = definitions(payload)
+        for name, mask in ((FILES[0], result.lung), (FILES[1], opacity)):
             with _naming(out_dir / name):
                 write_mask(mask, stage / name)
             check_nifti_complete(stage / name, out_dir / name)
@@ -201,16 +277,18 @@ def check_nifti_complete(path: Path, target: Path | None = None) -> None:
 
 
 # ---------------------------------------------------------------------------- helpers
-def _write_seg(result: AnalysisResult, volume: Volume, source_files: Sequence[str | Path],
-               path: Path, out_dir: Path, payload: dict) -> bool:
-    """Write the SEG; False (the reason in ``payload``'s warnings and the log) when the sources
-    defeat it. A write error (:class:`OSError`, naming the file) propagates."""
+def _write_seg(result: AnalysisResult, opacity: Volume, volume: Volume,
+               source_files: Sequence[str | Path], path: Path, out_dir: Path,
+               payload: dict) -> bool:
+    """Write the SEG of the lungs and ``opacity`` (the mask of the NIfTI file); False (the
+    reason in ``payload``'s warnings and the log) when the sources defeat it. A write error
+    (:class:`OSError`, naming the file) propagates."""
     from scoat_core.io.seg import write_dicom_seg
 
     notes: list[str] = []
     warnings = list(payload.get("warnings", []))
     try:
-        write_dicom_seg(volume, result.lung.array, result.opacity.array, source_files, path,
+        write_dicom_seg(volume, result.lung.array, opacity.array, source_files, path,
                         model_name=str(result.model.get("name")), notes=notes)
         written = True
     except OSError as exc:

@@ -191,7 +191,8 @@ def analyze(
     report.start("volumetry")
     lung = add_evidence(lung, volume, evidence)
     opacity = opacity_in_lungs(evidence, lung.labels.array, volume.spacing)
-    metrics = quantify(volume, lung.labels, volume.derive(opacity))
+    complete = lung.complete and not volume.volumetry_problems
+    metrics = quantify(volume, lung.labels, volume.derive(opacity), complete=complete)
     report.start("done")
     warnings = list(volume.warnings) + list(lung.warnings)
     if volume.volumetry_problems:
@@ -202,7 +203,7 @@ def analyze(
         model={**model.info, "precision": seg.precision, "backend": seg.backend},
         device=str(seg.device), seconds=time.monotonic() - report.t0,
         stage_seconds=dict(report.times), warnings=warnings,
-        lungs_complete=lung.complete and not volume.volumetry_problems,
+        lungs_complete=complete,
     )
 
 

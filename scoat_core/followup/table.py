@@ -9,7 +9,12 @@ as text" clipboard (tab-separated, pastes into Excel and Word) and the CSV expor
 
 Formatting: volumes in mL and percentages with one decimal, mean HU without decimals, changes
 signed (``+12.3``), missing values empty (results saved before a number existed, or a CT not in
-HU, have no ground-glass/consolidation split, per-lung numbers or mean HU).
+HU, have no ground-glass/consolidation split, per-lung numbers or mean HU). A partial exam (the
+scan cuts the lungs: ``lungs_complete`` False) has no severity score, also when an older result
+stored one: its cell reads "n/a" and its zones carry no score.
+
+Results stored under an earlier name of a key are read through :func:`metric`
+(``high_opacity_ml``, the same number, is read as ``consolidation_ml``).
 """
 
 from __future__ import annotations
@@ -67,6 +72,31 @@ def _opt(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+NOT_APPLICABLE = "n/a"
+#: Current key → the names it had in results saved earlier (read when the key is absent).
+FORMER_KEYS: dict[str, tuple[str, ...]] = {"consolidation_ml": ("high_opacity_ml",)}
+
+
+def metric(metrics: dict[str, Any], key: str) -> Any:
+    """``metrics[key]``; when the key is absent, the value under a former name of it (None when
+    neither is there)."""
+    for name in (key, *FORMER_KEYS.get(key, ())):
+        if name in metrics:
+            return metrics[name]
+    return None
+
+
+def is_partial(metrics: dict[str, Any]) -> bool:
+    """True when the exam cuts the lungs (``lungs_complete`` False; absent counts whole)."""
+    return metrics.get("lungs_complete") is False
+
+
+def severity_of(metrics: dict[str, Any]) -> int | None:
+    """The total severity score (0–30); None when absent or on a partial exam."""
+    score = metrics.get("severity_score")
+    return None if score is None or is_partial(metrics) else int(score)
+
+
 #: Zone keys of ``metrics["zones"]`` in reading order, with their display names.
 ZONE_NAMES: tuple[tuple[str, str], ...] = tuple(
     (f"{lung}_{zone}", f"{lung.capitalize()} {zone}")
@@ -79,11 +109,14 @@ def _side(metrics: dict[str, Any], side: str, key: str) -> float | None:
 
 
 def _zones(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``metrics["zones"]`` as zone key → {po_percent, severity} (empty when absent)."""
+    """``metrics["zones"]`` as zone key → {po_percent, severity} (empty when absent; no
+    severity on a partial exam)."""
     zones = metrics.get("zones")
     if not isinstance(zones, dict):
         return {}
-    return {k: {"po_percent": _opt(z.get("po_percent")), "severity": z.get("severity")}
+    partial = is_partial(metrics)
+    return {k: {"po_percent": _opt(z.get("po_percent")),
+                "severity": None if partial else z.get("severity")}
             for k, z in zones.items() if isinstance(z, dict)}
 
 
@@ -105,8 +138,9 @@ def zone_text(row: dict[str, Any]) -> str:
 def rows(entries: Iterable[TimelineEntry]) -> list[dict[str, Any]]:
     """One dict per analysed exam (``metrics`` not None), ordered by date.
 
-    Keys: key, study_date, days (from the first exam), label, scanner, lung_volume_ml, lov_ml,
-    po_percent, pho_percent, severity_score, ggo_ml, consolidation_ml, mean_opacity_hu,
+    Keys: key, study_date, days (from the first exam), label, scanner, partial (the exam cuts
+    the lungs), lung_volume_ml, lov_ml, po_percent, pho_percent, severity_score (None on a
+    partial exam), ggo_ml, consolidation_ml, mean_opacity_hu,
     right_lov_ml, left_lov_ml, right_po_percent, left_po_percent, zones (zone key →
     po_percent and severity, see :func:`zone_text`); from the previous exam: delta_lov_ml,
     delta_po_pp, relative_lov_percent, trend; from the baseline: the same prefixed
@@ -123,10 +157,12 @@ def rows(entries: Iterable[TimelineEntry]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {
             "key": entry.key, "study_date": entry.study_date, "label": entry.label,
             "scanner": entry.scanner, "days": change(base, point).days,
+            "partial": is_partial(m),
             "lung_volume_ml": _opt(m.get("lung_volume_ml")), "lov_ml": point.lov_ml,
             "po_percent": point.po_percent, "pho_percent": _opt(m.get("pho_percent")),
-            "severity_score": m.get("severity_score"),
-            "ggo_ml": _opt(m.get("ggo_ml")), "consolidation_ml": _opt(m.get("consolidation_ml")),
+            "severity_score": severity_of(m),
+            "ggo_ml": _opt(m.get("ggo_ml")),
+            "consolidation_ml": _opt(metric(m, "consolidation_ml")),
             "mean_opacity_hu": _opt(m.get("mean_opacity_hu")),
             "right_lov_ml": _side(m, "right", "lov_ml"), "left_lov_ml": _side(m, "left", "lov_ml"),
             "right_po_percent": _side(m, "right", "po_percent"),
@@ -166,12 +202,14 @@ def _date_text(v: Any) -> str:
 
 @dataclass(frozen=True)
 class Column:
-    """One table column: row key, header (with the unit), formatter, numeric (right-aligned)."""
+    """One table column: row key, header (with the unit), formatter, numeric (right-aligned),
+    and the text of a value missing because the exam is partial (empty: shown as missing)."""
 
     key: str
     header: str
     fmt: Callable[[Any], str] = str
     numeric: bool = True
+    partial_text: str = ""
 
 
 #: The table columns, in order; headers carry the units.
@@ -184,7 +222,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("lov_ml", "LOV (mL)", _fixed),
     Column("po_percent", "PO (%)", _fixed),
     Column("pho_percent", "PHO (%)", _fixed),
-    Column("severity_score", "Severity (0–30)", _int),
+    Column("severity_score", "Severity (0–30)", _int, partial_text=NOT_APPLICABLE),
     Column("ggo_ml", "Ground glass (mL)", _fixed),
     Column("consolidation_ml", "Consolidation (mL)", _fixed),
     Column("mean_opacity_hu", "Opacity mean (HU)", _whole),
@@ -204,9 +242,12 @@ COLUMNS: tuple[Column, ...] = (
 
 
 def cell_text(row: dict[str, Any], column: Column) -> str:
-    """The formatted value of one cell; empty when missing."""
+    """The formatted value of one cell; empty when missing ("n/a" for a number a partial exam
+    has none of, such as its severity score)."""
     value = row.get(column.key)
-    return "" if value is None or value == "" else column.fmt(value)
+    if value is None or value == "":
+        return column.partial_text if row.get("partial") else ""
+    return column.fmt(value)
 
 
 def headers() -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from scoat_core.followup.changes import ExamPoint, timeline_changes
+from scoat_core.followup.table import severity_of
 
 
 def _safe(text: str) -> str:
@@ -72,7 +73,7 @@ def exam_row(metrics: dict[str, Any], label: str) -> dict[str, Any]:
         "kernel": exam.get("kernel"), "slice_thickness_mm": exam.get("slice_thickness_mm"),
         "lung_volume_ml": metrics["lung_volume_ml"], "lov_ml": metrics["lov_ml"],
         "po_percent": metrics["po_percent"], "pho_percent": metrics.get("pho_percent"),
-        "severity_score": metrics.get("severity_score"),
+        "severity_score": severity_of(metrics),
         "lungs_complete": metrics.get("lungs_complete"),
     }
 

@@ -26,6 +26,7 @@ import numpy as np
 from scoat_core import display
 from scoat_core.analysis.quantify import HIGH_OPACITY_HU
 from scoat_core.followup.changes import ExamPoint, timeline_changes
+from scoat_core.followup.table import NOT_APPLICABLE, is_partial, metric, severity_of
 from scoat_core.volume import Volume
 
 TITLE = "Lung opacification follow-up"
@@ -266,6 +267,14 @@ TABLE_HEADER = ["Exam", "Date", "Day", "LOV (mL)", "PO (%)", "PHO (%)", "Lung (m
                 "Severity (0–30)", "ΔLOV (mL)", "ΔPO (pp)", "Trend"]
 
 
+def _severity_text(metrics: dict[str, Any]) -> str:
+    """The severity score; "n/a" on a partial exam (none is given), "—" when a result lacks it."""
+    score = severity_of(metrics)
+    if score is not None:
+        return str(score)
+    return NOT_APPLICABLE if is_partial(metrics) else "—"
+
+
 def metric_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
     """Header (with units) and one text row per exam; deltas are from the previous exam."""
     consecutive = data.changes.get("consecutive", [])
@@ -279,7 +288,7 @@ def metric_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
             "—" if day is None else str(day),
             _num(m.get("lov_ml")), _num(m.get("po_percent")), _num(m.get("pho_percent")),
             _num(m.get("lung_volume_ml"), 0),
-            "—" if m.get("severity_score") is None else str(m["severity_score"]),
+            _severity_text(m),
             signed(ch["delta_lov_ml"]) if ch else "—",
             signed(ch["delta_po_pp"]) if ch else "—",
             ch["trend"] if ch else "baseline",
@@ -303,7 +312,7 @@ def split_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
     rows = []
     for exam in data.exams:
         m = exam.metrics
-        ggo, cons, lov = m.get("ggo_ml"), m.get("consolidation_ml"), m.get("lov_ml")
+        ggo, cons, lov = m.get("ggo_ml"), metric(m, "consolidation_ml"), m.get("lov_ml")
         share = (100.0 * float(cons) / float(lov)
                  if cons is not None and lov is not None and float(lov) > 0 else None)
         rows.append([

@@ -324,3 +324,51 @@ def test_export_image_of_another_curve_restores_the_shown_one(plot):
     image = plot.export_image(dpi=96, curve="lov_po")
     assert not image.isNull()
     assert plot.curve() == "ggo_ml" and plot.curve_combo.currentText() == "Ground glass (mL)"
+
+
+def _partial(lov: float, po: float) -> dict:
+    """A partial exam (the scan cuts the lungs): no severity score, none per zone."""
+    m = _m(lov, po)
+    for zone in m["zones"].values():
+        zone["severity"] = None
+    return {**m, "severity_score": None, "lungs_complete": False}
+
+
+def test_table_and_plot_show_n_a_for_the_severity_of_a_partial_exam(qtbot):
+    stored = {**_m(130.0, 3.2), "lungs_complete": False}  # older: saved with a score
+    entries = [TimelineEntry(1, date(2020, 4, 1), "slice", "", _partial(100.0, 2.5)),
+               TimelineEntry(2, date(2020, 4, 5), "older slice", "", stored),
+               TimelineEntry(3, date(2020, 4, 9), "whole", "", _m(120.0, 3.0))]
+    table = MetricsTable()
+    qtbot.addWidget(table)
+    table.set_entries(entries)
+    model = table.model
+    column = _col("severity_score")
+    assert [model.data(model.index(i, column)) for i in range(3)] == ["n/a", "n/a", "7"]
+    tip = model.data(model.index(0, column), Qt.ItemDataRole.ToolTipRole)
+    assert "part of the lungs" in tip and "Right upper: 2.5 %\n" in tip and "(score" not in tip
+    assert "(score 2)" in model.data(model.index(2, column), Qt.ItemDataRole.ToolTipRole)
+    assert "n/a" in model.headerData(column, Qt.Orientation.Horizontal,
+                                     Qt.ItemDataRole.ToolTipRole)
+    assert table.text().splitlines()[1].split("\t")[column] == "n/a"
+    plot = TimelinePlot()
+    qtbot.addWidget(plot)
+    plot.set_entries(entries)
+    assert "Severity n/a" in plot._tip(0, 0, 1) and "Severity n/a" in plot._tip(0, 0, 2)
+    assert "Severity 7 / 30" in plot._tip(0, 0, 3)
+    assert [int(p.data()) for p in plot.panels[0].points.points()] == [1, 2, 3]
+
+
+def test_consolidation_under_its_former_name_is_shown(qtbot):
+    former = _m(120.0, 3.0)
+    former["high_opacity_ml"] = former.pop("consolidation_ml")
+    table = MetricsTable()
+    qtbot.addWidget(table)
+    table.set_entries([TimelineEntry(1, date(2020, 4, 1), "former", "", former)])
+    assert table.model.data(table.model.index(0, _col("consolidation_ml"))) == "18.0"
+    plot = TimelinePlot()
+    qtbot.addWidget(plot)
+    plot.set_entries([TimelineEntry(1, date(2020, 4, 1), "former", "", former)])
+    plot.set_curve("consolidation_ml")
+    assert _y(plot.panels[0]) == pytest.approx([18.0])
+    assert "consolidation 18.0 mL" in plot._tip(0, 0, 1)

@@ -1,11 +1,19 @@
-"""Volumetry arithmetic: exact volumes from spacing, zones, severity, HU refusal, phantom truth."""
+"""Volumetry arithmetic: exact volumes from spacing, zones, severity (its minimum LOV, none on a
+partial exam), HU refusal, definitions of every key, phantom truth."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from scoat_core.analysis.quantify import quantify, severity
+from scoat_core.analysis.quantify import (
+    DEFINITIONS,
+    MIN_ZONE_LOV_ML,
+    PARTIAL_REFUSAL,
+    counted_opacity,
+    quantify,
+    severity,
+)
 from scoat_core.phantom import make_phantom
 from scoat_core.volume import Volume
 
@@ -34,7 +42,8 @@ def test_exact_volumes_from_spacing():
     assert m.lov_ml == pytest.approx(10 * 8 * 16 * vox)
     assert m.left.lov_ml == 0
     assert m.po_percent == pytest.approx(100 * 1280 / 15360)
-    assert m.high_opacity_ml == pytest.approx(10 * 4 * 16 * vox)
+    assert m.consolidation_ml == pytest.approx(10 * 4 * 16 * vox)
+    assert m.right.consolidation_ml == pytest.approx(m.consolidation_ml)
     assert m.consolidation_ml + m.ggo_ml == pytest.approx(m.lov_ml)
     assert m.pho_percent == pytest.approx(100 * 640 / 15360)
     assert m.mean_opacity_hu == pytest.approx((-100 - 850) / 2)
@@ -56,7 +65,71 @@ def test_zones_follow_patient_z_not_array_order():
 @pytest.mark.parametrize(("po", "score"), [(0, 0), (0.1, 1), (4.99, 1), (5, 2), (25, 2),
                                            (25.5, 3), (50, 3), (60, 4), (75, 4), (75.1, 5)])
 def test_severity_bands(po, score):
-    assert severity(po) == score
+    assert severity(po, lov_ml=50.0) == score
+
+
+@pytest.mark.parametrize(("lov_ml", "score"), [(0.5, 0), (0.99, 0), (MIN_ZONE_LOV_ML, 1),
+                                               (1.5, 1)])
+def test_a_zone_scores_only_from_the_minimum_lov(lov_ml, score):
+    assert MIN_ZONE_LOV_ML == 1.0
+    assert severity(100 * lov_ml / 600.0, lov_ml) == score  # a 600 mL zone
+
+
+def test_half_a_millilitre_in_a_zone_scores_nothing():
+    """0.5 mL (under a 1 cm nodule) in the right lower zone used to score it 1."""
+    spacing = (1.0, 1.0, 5.0)  # 5 µL voxels: 100 voxels = 0.5 mL, 200 voxels = 1 mL
+    ct, labels, _ = boxes(spacing)
+    for voxels, scored in ((100, False), (200, True)):
+        opacity = np.zeros(ct.shape, np.uint8)
+        opacity[0:1, 2:18, 2:18].flat[:voxels] = 1  # slice 0: the right lung's lowest
+        m = quantify(ct, labels, ct.derive(opacity))
+        zone = next(z for z in m.zones if (z.lung, z.zone) == ("right", "lower"))
+        assert zone.lov_ml == pytest.approx(voxels * 0.005) and zone.po_percent > 0
+        assert (zone.severity > 0) is scored and m.severity_score == zone.severity
+
+
+def test_a_partial_exam_has_no_severity_score():
+    ct, labels, opacity = boxes()
+    whole = quantify(ct, labels, opacity)
+    partial = quantify(ct, labels, opacity, complete=False)
+    assert whole.severity_score > 0 and partial.severity_score is None
+    assert all(z.severity is None for z in partial.zones)
+    assert partial.lov_ml == whole.lov_ml and partial.po_percent == whole.po_percent
+    assert PARTIAL_REFUSAL in partial.refused and partial.partial().refused == partial.refused
+    data = partial.to_json()
+    assert data["severity_score"] is None
+    assert all(z["severity"] is None for z in data["zones"].values())
+
+
+def test_lov_counts_the_opacity_inside_the_lungs_only():
+    ct, labels, _ = boxes()
+    opacity = np.zeros(ct.shape, np.uint8)
+    opacity[:, 0:4, 0:4] = 1  # 2 × 2 columns inside the right lung, the rest outside
+    counted = counted_opacity(labels.array, opacity)
+    m = quantify(ct, labels, ct.derive(opacity))
+    assert counted.sum() == 30 * 2 * 2
+    assert m.lov_ml == pytest.approx(ct.volume_ml(counted))
+
+
+def _paths(data: dict, prefix: str = "") -> list[tuple[str, object]]:
+    out = []
+    for key, value in data.items():
+        path = f"{prefix}{'*' if prefix == 'zones.' else key}"
+        out.append((path, value))
+        if isinstance(value, dict) and path != "units":
+            out += _paths(value, f"{path}.")
+    return out
+
+
+def test_every_key_of_the_volumetry_has_a_definition_with_a_unit():
+    ct, labels, opacity = boxes()
+    for m in (quantify(ct, labels, opacity), quantify(ct, labels, opacity, complete=False)):
+        paths = _paths(m.to_json())
+        assert not {p for p, _ in paths} - set(DEFINITIONS)
+        for path, value in paths:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                assert any(unit in DEFINITIONS[path] for unit in (", mL", ", %", " HU", "points"))
+    assert "high_opacity_ml" not in m.to_json() and "high_opacity_ml" not in m.to_json()["right"]
 
 
 def test_not_hu_refuses_hu_numbers_only():

@@ -10,10 +10,13 @@ import pytest
 from scoat_core.followup.changes import MIN_BASE_FOR_RELATIVE_ML, trend_label
 from scoat_core.followup.table import (
     COLUMNS,
+    NOT_APPLICABLE,
     TimelineEntry,
     as_text,
     headers,
+    metric,
     rows,
+    severity_of,
     trend_text,
     write_csv,
     zone_text,
@@ -152,7 +155,7 @@ def full_metrics() -> dict:
                                           ("left", "upper", 12.0, 1), ("left", "middle", 60.0, 2),
                                           ("left", "lower", 200.0, 4))}
     return {**metrics(452.0, 11.3), "ggo_ml": 401.25, "consolidation_ml": 50.75,
-            "mean_opacity_hu": -612.4, "high_opacity_ml": 50.75,
+            "mean_opacity_hu": -612.4,
             "right": {"lung_volume_ml": 1800.0, "lov_ml": 180.0, "po_percent": 10.0},
             "left": {"lung_volume_ml": 2200.0, "lov_ml": 272.0, "po_percent": 12.3636},
             "zones": zones}
@@ -196,3 +199,36 @@ def test_results_saved_before_the_split_leave_it_empty():
     cells = dict(zip(lines[0].split("\t"), lines[1].split("\t"), strict=True))
     assert cells["Ground glass (mL)"] == "" and cells["Right PO (%)"] == ""
     assert cells["LOV (mL)"] == "100.0"
+
+
+def test_consolidation_saved_under_its_former_name_is_read():
+    former = {**full_metrics(), "high_opacity_ml": 50.75}
+    del former["consolidation_ml"]
+    assert metric(former, "consolidation_ml") == 50.75
+    assert metric({"consolidation_ml": None, "high_opacity_ml": 50.75}, "consolidation_ml") is None
+    r = rows([TimelineEntry(1, date(2020, 4, 15), "D0", "", former)])
+    assert r[0]["consolidation_ml"] == 50.75
+    lines = as_text(r).splitlines()
+    cells = dict(zip(lines[0].split("\t"), lines[1].split("\t"), strict=True))
+    assert cells["Consolidation (mL)"] == "50.8"
+
+
+@pytest.mark.parametrize("stored_score", [None, 9])  # now null; older results stored one
+def test_a_partial_exam_shows_no_severity_score(stored_score):
+    partial = {**full_metrics(), "lungs_complete": False, "severity_score": stored_score}
+    whole = {**full_metrics(), "lungs_complete": True}
+    r = rows([TimelineEntry(1, date(2020, 4, 15), "slice", "", partial),
+              TimelineEntry(2, date(2020, 4, 20), "whole", "", whole)])
+    assert r[0]["partial"] and not r[1]["partial"]
+    assert r[0]["severity_score"] is None and r[1]["severity_score"] == 6
+    assert severity_of(partial) is None and severity_of(whole) == 6
+    assert all(z["severity"] is None for z in r[0]["zones"].values())
+    assert "score" not in zone_text(r[0]) and "Right upper: 5.0 %" in zone_text(r[0])
+    lines = as_text(r).splitlines()
+    cells = [dict(zip(lines[0].split("\t"), line.split("\t"), strict=True))
+             for line in lines[1:]]
+    assert cells[0]["Severity (0–30)"] == NOT_APPLICABLE and cells[1]["Severity (0–30)"] == "6"
+    assert cells[0]["LOV (mL)"] == "452.0" and cells[0]["PHO (%)"] == "1.5"
+    old = rows([TimelineEntry(1, None, "old", "", {"lov_ml": 1.0, "po_percent": 0.1})])
+    assert as_text(old).splitlines()[1].split("\t")[[c.key for c in COLUMNS].index(
+        "severity_score")] == ""  # a number the result lacks stays empty, not n/a

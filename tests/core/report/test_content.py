@@ -186,3 +186,25 @@ def test_split_table_units_values_and_missing():
     assert rows[1] == ["new", "2020-02-15", "250.2", "59.8", "19.3", "-588", "110.0", "200.0",
                        "5.5", "10.5"]
     assert rows[2][2:6] == ["—", "—", "—", "—"] and rows[2][6] == "110.0"
+
+
+def test_severity_of_a_partial_exam_reads_n_a():
+    partial = _exam("slice", date(2020, 2, 15), 310.0, 8.0)
+    partial.metrics.update(lungs_complete=False, severity_score=None)
+    stored = _exam("older slice", date(2020, 2, 20), 300.0, 7.9)
+    stored.metrics.update(lungs_complete=False)  # saved with a score before partials had none
+    whole = _exam("whole", date(2020, 2, 1), 120.0, 3.0)
+    lacking = _exam("lacking", date(2020, 3, 1), 95.5, 2.4)
+    del lacking.metrics["severity_score"]
+    data = build_report(PID, NAME, [partial, stored, whole, lacking], MODEL, "0.1.0")
+    header, rows = metric_table(data)
+    column = header.index("Severity (0–30)")
+    assert [r[column] for r in rows] == ["7", "n/a", "n/a", "—"]
+
+
+def test_split_table_reads_consolidation_under_its_former_name():
+    former = _exam("former", date(2020, 2, 15), 310.0, 8.0)
+    former.metrics.update({"ggo_ml": 250.25, "high_opacity_ml": 59.75})
+    data = build_report(PID, NAME, [former], MODEL, "0.1.0")
+    _, rows = split_table(data)
+    assert rows[0][2:5] == ["250.2", "59.8", "19.3"]
