@@ -11,7 +11,7 @@
 4. the air is closed by 3 mm (diseased lung is a mesh of air pockets); on each side of the body
    midline the largest component is a lung (a component spanning both sides holds both lungs
    and is split by erosion, else at the midline); right = the patient's right;
-5. pathology inclusion: a 10 mm ball closing, filling of the pleural pockets of each slice's
+5. pathology inclusion: a 4 mm ball closing, filling of the pleural pockets of each slice's
    convex hull that rest on lung, 3-D hole filling (see :mod:`scoat_core.lung.pleura`);
 6. lesions abutting the mediastinum, the heart, the diaphragm or the chest wall: a 30 mm ball
    closing of each lung kept where it looks like a lesion (lesion-like HU, aerated lung above or
@@ -21,10 +21,14 @@
 7. back to the full grid: interior blocks kept, border blocks re-thresholded voxel by voxel
    (ground glass kept).
 
-Known limits: a consolidation that fills a lung's whole cross-section, or one without ground
-glass around it that abuts the mediastinum or the heart, is partly left out; a lesion against
-the heart or the hilum can take a few millimetres of it, and a hilum's large vessels are partly
-included.
+The analysis (:func:`scoat_core.analysis.pipeline.analyze`) then adds the opacity network's
+findings that touch a lung (:func:`add_evidence`, :mod:`scoat_core.lung.evidence`): lungs =
+aerated lung ∪ opacity.
+
+Known limits: a consolidation without an aerated or ground-glass rim that abuts the mediastinum
+or the heart is inside only where the network calls it opacity (``tools/lung_rimless.py``: a
+smooth rimless phantom blob 2-15 %); a lesion against the heart or the hilum can take a few
+millimetres of it, and a hilum's large vessels are partly included.
 
 :func:`lung_bounding_box` and :func:`lung_slices` help to crop to the lungs.
 """
