@@ -69,6 +69,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _demo_analysis(out)
 
 
+def timeline_args(out: Path, analysis: Path) -> argparse.Namespace:
+    """What ``scoat timeline`` gets from its command line, for the demo: the shipped model."""
+    return argparse.Namespace(path=out, out=analysis, device="auto", weights=None,
+                              trust_weights=False)
+
+
 def _demo_analysis(out: Path) -> int:
     """Analyse the demo timeline with the shipped model and compare LOV with the truth."""
     from scoat_core.cli.analysis import cmd_timeline
@@ -81,7 +87,7 @@ def _demo_analysis(out: Path) -> int:
         return EXIT_OK
     analysis = out.with_name(out.name + "-analysis")
     print(f"\nAnalysing the demo exams into {analysis} (cached after the first run):")
-    cmd_timeline(argparse.Namespace(path=out, out=analysis, device="auto", weights=None))
+    cmd_timeline(timeline_args(out, analysis))
     truth = {}
     for p in out.glob("*/truth.json"):
         t = json.loads(p.read_text())

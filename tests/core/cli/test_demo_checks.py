@@ -22,3 +22,11 @@ def test_errors_and_trends(capsys):
     second = next(line for line in out if "2020-02-06 → 2020-02-12" in line)
     assert first.split()[-2:] == ["progression", "progression"]
     assert second.split()[-3:] == ["absorption", "progression", "WRONG"]
+
+
+def test_the_demo_timeline_arguments_load_the_shipped_model(tmp_path):
+    from scoat_core.cli.analysis import load_checked_model
+    from scoat_core.cli.demo import timeline_args
+
+    model = load_checked_model(timeline_args(tmp_path, tmp_path / "analysis"))
+    assert model.info.get("verified") is not False
