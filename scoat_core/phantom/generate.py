@@ -48,7 +48,9 @@ class Phantom:
     lung: Volume
     """uint8: 1 right lung, 2 left lung (airways, vessels' hilar parts outside)."""
     lesion: Volume
-    """uint8: 1 ground-glass opacity, 2 consolidation (always inside ``lung``)."""
+    """uint8: 1 ground-glass opacity, 2 consolidation (always inside ``lung``). Labels follow
+    the lesion outlines: air bronchograms are consolidation; septa and vessels in ground glass
+    are ground glass."""
     body: Volume
     """uint8: 1 inside the skin outline."""
     truth: PhantomTruth
@@ -136,7 +138,9 @@ def make_phantom(spec: PhantomSpec | None = None, **overrides) -> Phantom:
     """Generate a phantom exam; ``overrides`` replace fields of ``spec`` (default PhantomSpec()).
 
     Masks are sampled at each output slice's centre plane of the fine grid, while the image
-    averages all fine planes of the slice thickness (thick slices show partial volume at edges).
+    averages all fine planes of the slice thickness (thick slices show partial volume at edges);
+    the lesion mask is what the centre planes alone give (as the volume fit measures it).
+    Vessels are drawn after the lesions: visible through ground glass, hidden in consolidation.
     """
     spec = dataclasses.replace(spec or PhantomSpec(), **overrides)
     spec.validate()
@@ -147,15 +151,17 @@ def make_phantom(spec: PhantomSpec | None = None, **overrides) -> Phantom:
     sx, sy, _ = spec.spacing
     tex = lung_texture(spec.shape_rc, (sx, sy), rng)
     hu, lung, body = render_anatomy(anat, grid, tex)
-    render_vessels(grid, vessel_tree(anat, spec.seed), hu, lung)
     lesions, scale = _lesions_for(spec, anat, grid, lung)
-    lesion = np.zeros_like(lung)
-    render_lesions(grid, lesions, lung, lesion, hu)
+    c = grid.centre
+    fine = np.zeros_like(lung)
+    render_lesions(grid, lesions, lung, fine, hu, anat=anat)
+    render_vessels(grid, vessel_tree(anat, spec.seed), hu, lung, fine)
+    mask = fine[c]
+    del fine
     img = _image(hu, grid, spec, rng)
     del hu
     ct = Volume(img, spacing=spec.spacing, origin=grid.origin, info=exam_info(spec), is_hu=True)
-    c = grid.centre
-    lung_v, lesion_v, body_v = ct.derive(lung[c]), ct.derive(lesion[c]), ct.derive(body[c])
+    lung_v, lesion_v, body_v = ct.derive(lung[c]), ct.derive(mask), ct.derive(body[c])
     truth = _truth(ct, lung_v.array, lesion_v.array, spec, len(lesions), scale)
     return Phantom(ct, lung_v, lesion_v, body_v, truth, spec, lesions, anat)
 

@@ -26,10 +26,20 @@ Blob = tuple[float, float, float, float]
 
 @dataclass(frozen=True)
 class Lesion:
-    """A blobby opacity: the union of spheres ``centre + radius*(dx,dy,dz)``, radius ``radius*r``.
+    """A COVID-like opacity: the union of spheres ``centre + radius*(dx,dy,dz)``, radius
+    ``radius*r``, its margin made irregular by smooth noise of relative amplitude ``margin``
+    (0, the default: the plain union of spheres).
 
-    Only the part inside the lungs is drawn (and counted). ``hu`` is the value given to every
-    lesion voxel before blur and noise.
+    Only the part inside the lungs is drawn (and counted): every voxel of that shape carries the
+    kind's label, whatever it shows. ``hu`` is the base value of the lesion before a mild
+    texture, blur and noise. Vessels stay visible through ground glass and are hidden inside
+    consolidation. ``septa_hu`` > 0 adds crazy paving to ground glass (a polygonal network of
+    thickened interlobular septa that much denser). ``bronchi`` draws air-filled bronchi coming
+    from the hilum through the centre (air bronchograms in consolidation, bronchi seen through
+    ground glass). ``seed`` fixes margin noise, septa and bronchi: a site and its core with one
+    seed share their bulges and bronchi. The shape scales about its centre with
+    :meth:`scaled`; septa and bronchi stay where they are. The random and timeline lesions
+    (and :mod:`.cases`) set these; the defaults keep the plain shape of explicit lesions.
     """
 
     kind: LesionKind
@@ -37,12 +47,18 @@ class Lesion:
     radius_mm: float
     hu: float
     blobs: tuple[Blob, ...] = ((0.0, 0.0, 0.0, 1.0),)
+    seed: int = 0
+    margin: float = 0.0
+    septa_hu: float = 0.0
+    bronchi: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in LESION_LABELS:
             raise ValueError(f"lesion kind must be 'ggo' or 'consolidation', got {self.kind!r}")
         if not self.radius_mm > 0:
             raise ValueError(f"lesion radius must be positive, got {self.radius_mm}")
+        if not 0.0 <= self.margin <= 0.6:
+            raise ValueError(f"lesion margin must be within 0..0.6, got {self.margin}")
 
     @property
     def label(self) -> int:

@@ -61,8 +61,11 @@ def test_hu_ranges_without_noise(clean):
     assert -880 <= np.median(parenchyma) <= -820
     ggo, cons = ct[lesion == 1], ct[lesion == 2]
     assert ggo.size > 100 and cons.size > 100
-    assert ggo.min() >= -700 and ggo.max() <= -300
-    assert cons.min() >= -100 and cons.max() <= 50
+    # apart from the air in bronchi and the vessels seen through it, ground glass is in range
+    assert -750 <= np.median(ggo) <= -300
+    assert np.mean((ggo >= -750) & (ggo <= -300)) > 0.85
+    assert -100 <= np.median(cons) <= 50
+    assert np.mean((cons >= -100) & (cons <= 50)) > 0.85
     assert np.count_nonzero(ct > 300) > 1000  # ribs and spine
     assert np.all(ct[:, :5, :5] == -1000) and np.all(ct[:, :5, -5:] == -1000)
     outside = ct[clean.body.array == 0]
@@ -189,7 +192,7 @@ def test_timeline_course_and_scanners(timeline):
     assert lov[0] < lov[1] < lov[2] > lov[3]
     cons = [p.truth.lesion_ml_consolidation / p.truth.lesion_ml_total for p in timeline]
     assert cons[2] == max(cons) and cons[3] < 0.3
-    for p, want in zip(timeline, (0.3, 0.8, 1.0, 0.4), strict=True):
+    for p, want in zip(timeline, (0.25, 0.6, 1.0, 0.4), strict=True):
         assert p.truth.lesion_ml_total == pytest.approx(400 * want, rel=TARGET_REL_TOL)
     models = [i.model for i in infos]
     assert (
