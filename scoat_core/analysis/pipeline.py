@@ -41,7 +41,7 @@ import numpy as np
 from scoat_core import ANALYSIS_VERSION
 from scoat_core.analysis.normalization import hu_to_unit
 from scoat_core.analysis.postprocess import dilate_lungs, grown_box, remove_small_components
-from scoat_core.analysis.quantify import ExamMetrics, quantify
+from scoat_core.analysis.quantify import ExamMetrics, counted_opacity, quantify
 from scoat_core.analysis.slices import THRESHOLD, SliceSegmenter, cpu_has_bf16
 from scoat_core.errors import UserError
 from scoat_core.models.weights import UNVERIFIED_WARNING
@@ -249,7 +249,7 @@ def opacity_in_lungs(opacity: np.ndarray, lung_labels: np.ndarray, spacing) -> n
     out = np.zeros(opacity.shape, np.uint8)
     box = grown_box(lungs, spacing)
     if box is not None:
-        out[box] = remove_small_components(opacity[box] & lungs[box], spacing)
+        out[box] = remove_small_components(counted_opacity(lungs[box], opacity[box]), spacing)
     return out
 
 

@@ -53,16 +53,12 @@ def close_cut_sides(tissue: np.ndarray) -> np.ndarray:
     air outside. The left and right edges are always closed, the top and bottom ones when
     tissue covers :data:`CUT_EDGE_SHARE` of them."""
     out = tissue.copy()
-    for axis in (2, 1):
-        edges = (0, tissue.shape[axis] - 1)
-        for index in edges:
+    for axis, share in ((2, 0.0), (1, CUT_EDGE_SHARE)):
+        for index in (0, tissue.shape[axis] - 1):
             edge = np.take(tissue, index, axis=axis)  # (slices, length along the edge)
-            span = _between_ends(edge)
-            if axis == 1:
-                span &= (edge.mean(axis=1) >= CUT_EDGE_SHARE)[:, None]
-                out[:, index, :] |= span
-            else:
-                out[:, :, index] |= span
+            span = _between_ends(edge) & (edge.mean(axis=1) >= share)[:, None]
+            target = out[:, :, index] if axis == 2 else out[:, index, :]
+            target |= span
     return out
 
 
