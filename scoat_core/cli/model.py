@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from scoat_core.errors import UserError
 from scoat_core.progress import TerminalProgress
 from scoat_core.shared_data import shared_data_dir
 
@@ -46,6 +47,9 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
                    "pre-training, e.g. on covid-semiseg-pseudo)")
     p.add_argument("--fold", type=int, action="append", help="run only this fold (repeatable)")
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--synthetic-consolidation", type=float, default=0.0, metavar="P",
+                   help="paste a synthetic consolidation into the lungs of this share of the "
+                        "training samples (0-1; teaches dense opacity)")
     p.add_argument("--full", action="store_true", help="train on all data and write weights")
     p.add_argument("--ship-to", type=Path, help="with --full: add the weights to this models dir")
     p.add_argument("--name", help="model name in the manifest (default: from the settings)")
@@ -82,6 +86,10 @@ def _train_config(args: argparse.Namespace):
                       init=str(args.init.resolve()) if args.init else "")
     if aug is not None:
         cfg.augment = aug
+    if not 0.0 <= args.synthetic_consolidation <= 1.0:
+        raise UserError(f"--synthetic-consolidation must be in [0, 1], got "
+                        f"{args.synthetic_consolidation}")
+    cfg.augment.consolidation = args.synthetic_consolidation
     return cfg
 
 

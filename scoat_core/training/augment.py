@@ -4,7 +4,8 @@ Augmentations, each drawn per sample: 90° rotations and flips (the medseg slice
 the model must not depend on orientation), scale and rotation by a random affine transform,
 Gaussian noise, Gaussian blur (scanner kernels), and **intensity-window jitter**: the input is
 taken back to HU through the training window, then re-windowed with both window ends moved by up
-to ``window_jitter_hu``, so the model does not overfit one display window.
+to ``window_jitter_hu``, so the model does not overfit one display window. Optionally, a
+synthetic consolidation is pasted into the lungs of some samples (``consolidation``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 
 from scoat_core.analysis.normalization import HU_HIGH, HU_LOW
 from scoat_core.training.data import Sample
+from scoat_core.training.synthetic_lesions import paste_batch
 
 
 @dataclass
@@ -31,6 +33,9 @@ class AugmentConfig:
     window_jitter_hu: float = 150.0
     probability: float = 0.8
     """Chance that the affine/noise/blur/window parts are applied to a sample."""
+    consolidation: float = 0.0
+    """Chance that a synthetic consolidation is pasted into a sample's lungs
+    (:mod:`scoat_core.training.synthetic_lesions`)."""
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -71,6 +76,7 @@ def augment_batch(
     images, masks = _rot_flip(images, masks, cfg, gen)
     apply = torch.rand(images.shape[0], generator=gen) < cfg.probability
     images, masks = _affine(images, masks, cfg, gen, apply)
+    images, masks = paste_batch(images, masks, cfg.consolidation, gen)
     images = _window_jitter(images, cfg, gen, apply)
     images = _blur(images, cfg, gen, apply)
     if cfg.noise_sigma > 0:

@@ -85,3 +85,17 @@ def test_model_info_json(capsys):
     paper = info["architectures"]["scoat_net"]["paper"]
     assert paper["width"] == 64 and abs(paper["n_parameters"] / 39.08e6 - 1) < 0.05
     assert set(info["architectures"]) == {"scoat_net", "unet", "unetpp"}
+
+
+def test_train_records_synthetic_consolidation_and_checks_its_range(tiny_dataset, tmp_path,
+                                                                     capsys):
+    images, masks = tiny_dataset
+    run = tmp_path / "run"
+    args = ["train", "--images", str(images), "--masks", str(masks), "--out", str(run),
+            "--width", "4", "--epochs", "1", "--size", "48", "--scale", "1", "--batch-size", "2",
+            "--device", "cpu", "--folds", "2", "--fold", "0"]
+    assert main([*args, "--synthetic-consolidation", "1.5"]) != 0
+    assert "--synthetic-consolidation" in capsys.readouterr().err
+    assert main([*args, "--synthetic-consolidation", "0.5"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["augment"]["consolidation"] == 0.5
