@@ -31,7 +31,7 @@ def pixels(image: QImage) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def timeline():
-    """Three exams (LOV 120 → 360 → 160 mL), the patient shifted between them."""
+    """Three exams (true LOV about 100 → 320 → 160 mL), the patient shifted between them."""
     exams = make_timeline(3, seed=0, **SMALL)
     points = [TimePoint(i, f"Exam {i + 1}", e.ct, e.lung.array, e.lesion.array,
                         {"lov_ml": e.truth.lesion_ml_total,

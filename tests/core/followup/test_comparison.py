@@ -43,7 +43,7 @@ def true_shift(exams, i: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def timeline():
-    exams = make_timeline(3, seed=0, **SMALL)  # LOV course 120 → 360 → 160 mL
+    exams = make_timeline(3, seed=0, **SMALL)  # true LOV about 100 → 320 → 160 mL
     points = time_points(exams)
     calls = []
     regs = compute_registrations(points, progress=lambda *a: calls.append(a))
@@ -100,7 +100,7 @@ def test_change_labels_on_the_followup_grid_match_the_phantom_truth(timeline):
     # the follow-up's own opacity is exactly new + persistent
     assert np.array_equal((labels == 1) | (labels == 3), fu_op)
     counts = {k: int(np.count_nonzero(labels == k)) for k in (1, 2, 3)}
-    assert counts[1] > 2 * counts[2] and counts[3] > 0  # 120 → 360 mL: mostly new
+    assert counts[1] > 2 * counts[2] and counts[3] > 0  # about 100 → 320 mL: mostly new
     # new voxels: no baseline lesion at the same anatomy (known shift); persistent: lesion there
     d = true_shift(exams, 1)
 
