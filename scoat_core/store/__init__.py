@@ -8,7 +8,8 @@ cache folder (default: ``cache/`` beside the database):
 * ``tmp/``: files being written.
 
 The registrations of the comparison are kept in the database, keyed by the two analyses they
-were computed from (:mod:`scoat_core.store.registrations`).
+were computed from (:mod:`scoat_core.store.registrations`); the rulers and ellipse ROIs drawn on
+an exam, with it (:mod:`scoat_core.store.measurements`).
 
 Cache paths are stored relative to the cache folder; source paths are absolute. Every write is
 one transaction. Files are complete and renamed into place before the transaction that refers to

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from scoat_core.store.cache import CacheMixin
 from scoat_core.store.imports import ImportsMixin
+from scoat_core.store.measurements import MeasurementsMixin
 from scoat_core.store.patients import PatientsMixin
 from scoat_core.store.registrations import RegistrationsMixin
 from scoat_core.store.results import ResultsMixin
@@ -37,7 +38,7 @@ _COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 class Store(ImportsMixin, CacheMixin, SourcesMixin, ResultsMixin, RegistrationsMixin,
-            PatientsMixin):
+            MeasurementsMixin, PatientsMixin):
     """The app's database; open with :meth:`Store.open`, use as a context manager or close()."""
 
     @classmethod

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from scoat_core.store.rows import StoreError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA_V1 = (
     """CREATE TABLE patients (
@@ -101,12 +101,28 @@ def _add_registrations_v4(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX registrations_by_followup ON registrations(followup_analysis)")
 
 
+def _add_measurements_v5(db: sqlite3.Connection) -> None:
+    """Rulers and ellipse ROIs drawn on an exam's axial slices, with the series whose voxel
+    grid their points (JSON ``[[x, y, z], [x, y, z]]`` voxel indices) refer to."""
+    db.execute("""CREATE TABLE measurements (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        exam_pk INTEGER NOT NULL REFERENCES exams(id) ON DELETE CASCADE,
+        series_pk INTEGER REFERENCES series(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('ruler', 'ellipse')),
+        slice_index INTEGER NOT NULL,
+        points TEXT NOT NULL,
+        label TEXT NOT NULL DEFAULT '',
+        created TEXT NOT NULL)""")
+    db.execute("CREATE INDEX measurements_by_exam ON measurements(exam_pk)")
+
+
 #: ``_MIGRATIONS[n]`` upgrades a database from schema version ``n`` to ``n + 1`` (inside the
 #: opening transaction). Version 0 is an empty file.
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _create_v1,
                                                                 1: _add_failures_v2,
                                                                 2: _add_content_hashes_v3,
-                                                                3: _add_registrations_v4}
+                                                                3: _add_registrations_v4,
+                                                                4: _add_measurements_v5}
 
 
 def migrate(db: sqlite3.Connection, db_path: Path) -> None:
