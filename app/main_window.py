@@ -41,6 +41,7 @@ from app.jobs.workers import (
     limit_torch_threads,
     run_job,
 )
+from app.views.measure_tools import MeasureTools
 from app.views.metrics_table import MetricsTable
 from app.views.patient_browser import PatientBrowser, exam_count, short_reason
 from app.views.timeline_plot import TimelinePlot
@@ -71,6 +72,8 @@ SHORTCUTS = [
     ("1 / 2", "Lung / mediastinum window"), ("Ctrl+wheel, + / −", "Zoom"),
     ("Middle drag, Shift+left drag", "Pan"), ("Left click", "Crosshair (links the panes)"),
     ("Mouse over a pane", "HU and position (mm) in the status bar"),
+    ("M / E", "Ruler / ellipse ROI on the axial pane (drag to draw)"),
+    ("Delete", "Delete the selected measurement"), ("Esc", "Leave the measurement tool"),
     ("R, double-click", "Reset zoom and pan"), ("Ctrl+1 … Ctrl+5", "Viewer, Compare, Timeline, "
                                                                   "3-D, Attention tabs"),
 ]
@@ -152,6 +155,10 @@ class MainWindow(QMainWindow):
         self.viewer.set_view_layout(self.prefs.viewer_layout)
         self.viewer.layout_changed.connect(self._viewer_layout)
         self.viewer.hover_changed.connect(self._hover)
+        self.measure_tools = MeasureTools(self, self.viewer, self.viewer.axial.measures,
+                                          self.store)
+        self.measure_tools.chosen.connect(lambda _kind: self.tabs.setCurrentWidget(self.viewer))
+        self.measure_tools.failed.connect(self._error)
         self.plot = TimelinePlot()
         self.plot.set_x_mode(self.prefs.x_axis)
         self.plot.exam_clicked.connect(self._select_exam)
@@ -272,6 +279,7 @@ class MainWindow(QMainWindow):
         file.addSeparator()
         action(file, "&Export current view as PNG…", self.export_png, "Ctrl+E", True)
         action(file, "Export &PDF report…", self.export_pdf, "Ctrl+P", True)
+        action(file, "Export &masks (NIfTI + DICOM SEG)…", self.export_masks)
         file.addSeparator()
         action(file, "&Quit", self.close, "Ctrl+Q")
         analysis = bar.addMenu("&Analysis")
@@ -294,6 +302,7 @@ class MainWindow(QMainWindow):
             act.setChecked(name == self.viewer.view_layout())
             group.addAction(act)
             self.layout_actions[name] = act
+        bar.addMenu("&Tools").addActions(self.measure_tools.actions)
         settings = bar.addMenu("&Settings")
         action(settings, "&Preferences…", self.show_preferences, "Ctrl+,")
         help_menu = bar.addMenu("&Help")
@@ -610,6 +619,7 @@ class MainWindow(QMainWindow):
         self.exam_data = data
         self.viewer.set_exam(data["volume"], data["lung"], data["opacity"], self.exam_label(data))
         exam = data["exam"]
+        self.measure_tools.show_exam(exam.id, exam.selected.id if exam.selected else None)
         title = exam_title(self.patient_text(exam.patient_pk), exam.study_date)
         self.view3d_title.setText(title if data["lung"] is not None
                                   else f"{title}: not analysed, no 3-D view")
@@ -908,30 +918,110 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ export
     def export_png(self) -> None:
-        from app.export.png import save_png
+        """The current tab as a PNG at the preferences' DPI; the Viewer as a figure (header,
+        legend, scale bars), Compare and Timeline under a header (app/export/figure.py)."""
+        from app.export.figure import render_comparison, render_viewer_figure, with_header
+        from app.export.png import SCREEN_DPI, save_png
 
         current = self.tabs.currentWidget()
-        if current is self.viewer:
-            image = self.viewer.render_image()
-        elif current is self.compare_host and self.comparison is not None \
-                and not self.comparison.isHidden():  # hidden: it shows another patient
-            image = self.comparison.render_image()
-        elif current is self.timeline:
-            image = self.plot.export_image(self.prefs.export_dpi)
-        elif current is self.view3d_host and self.view3d is not None and self.view3d.snapshot():
-            image = self.view3d.snapshot()
-        else:
-            image = current
-        path, _ = QFileDialog.getSaveFileName(self, "Export PNG", "scoat-view.png",
-                                              "PNG images (*.png)")
+        header, name = self._png_header(current)
+        path, _ = QFileDialog.getSaveFileName(self, "Export PNG", name, "PNG images (*.png)")
         if not path:
             return
+        dpi = self.prefs.export_dpi
         try:
-            save_png(image, Path(path), dpi=self.prefs.export_dpi)
+            if current is self.viewer and self.exam_data is not None:
+                image = render_viewer_figure(self.viewer, header, self._png_legend(), dpi).image
+            elif current is self.compare_host and self.comparison is not None \
+                    and not self.comparison.isHidden():  # hidden: it shows another patient
+                patient = self.store.patient(self.browser.current_patient())
+                hide = (patient.patient_id, patient.name) if self.prefs.anonymise_reports else ()
+                image = with_header(render_comparison(self.comparison, hide), header)
+            elif current is self.timeline:  # the plot's title names the patient: the header
+                image = with_header(self.plot.export_image(dpi, title=False), header,
+                                    dpi / SCREEN_DPI)
+            elif current is self.view3d_host and self.view3d is not None \
+                    and self.view3d.snapshot():
+                image = self.view3d.snapshot()
+            else:
+                image = current
+            save_png(image, Path(path), dpi=dpi)
         except (OSError, ValueError) as exc:
             self._error("Export PNG", f"Could not write {path}: {exc}")
             return
         self.statusBar().showMessage(f"Saved {path}", 8000)
+
+    def _png_header(self, current: QWidget) -> tuple[list[str], str]:
+        """Header lines and default file name (patient_date_view.png) of a PNG of a tab."""
+        from scoat_core.report.figure import exam_header, figure_file_name, series_header
+
+        anonymise = self.prefs.anonymise_reports
+        if current in (self.compare_host, self.timeline):
+            patient_pk = self.browser.current_patient()
+            if patient_pk is None:
+                return [], "scoat-view.png"
+            patient = self.store.patient(patient_pk)
+            if current is self.compare_host and self.comparison is not None:
+                dates = [self.store.exam(p.key).study_date for p in self.comparison.time_points()]
+            else:
+                dates = [e.study_date for e in self.timeline_entries(patient_pk)]
+            view = "Comparison" if current is self.compare_host else "Timeline"
+            last = max((d for d in dates if d is not None), default=None)
+            return (series_header(patient.patient_id, patient.name, dates, view, anonymise),
+                    figure_file_name(patient.patient_id, last, view.lower(), anonymise))
+        data = self.exam_data
+        if data is None:
+            return [], "scoat-view.png"
+        exam, patient, row = data["exam"], data["patient"], data["analysis"]
+        series = data["volume"].info.series_description or (
+            exam.selected.description if exam.selected else "")
+        header = exam_header(patient.patient_id, patient.name, exam.study_date, series,
+                             row.metrics if row else None, anonymise)
+        view = "3d" if current is self.view3d_host else "attention" \
+            if current is self.attention_host else "-".join(
+                p.plane for p in self.viewer.visible_panes())
+        return header, figure_file_name(patient.patient_id, exam.study_date, view, anonymise)
+
+    def _png_legend(self) -> list:
+        """The legend of the overlays the viewer draws now."""
+        from scoat_core.report.figure import legend_entries
+
+        mode, _alpha, show_lung, show_high = self.viewer.axial.overlay_style()
+        data = self.exam_data or {}
+        volume = data.get("volume")
+        return legend_entries(mode, show_high and bool(volume is not None and volume.is_hu),
+                              show_lung, has_opacity=data.get("opacity") is not None,
+                              has_lung=data.get("lung") is not None)
+
+    def export_masks(self) -> None:
+        """File › Export masks: the shown exam's analysis written as ``scoat analyze`` writes
+        it (lung and opacity NIfTI, DICOM SEG, metrics.json and .csv) into a chosen folder."""
+        from scoat_core.store.mask_export import export_analysis
+
+        data = self.exam_data
+        if data is None or data["analysis"] is None:
+            self._error("Export masks", "Open an analysed exam first: the masks of the exam "
+                        "shown in the Viewer are exported." if data is None else
+                        "This exam is not analysed yet: analyse it first (Analysis menu).")
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Export the masks into a folder",
+                                                  self.prefs.last_import_folder)
+        if not folder:
+            return
+        exam, row, volume = data["exam"], data["analysis"], data["volume"]
+
+        def work(progress, cancel):
+            progress(0.1, "Writing the masks")
+            return export_analysis(self.store, exam.selected, row, Path(folder), volume)
+
+        def done(export) -> None:
+            names = ", ".join(sorted(export.files))
+            self.statusBar().showMessage(f"Saved {names} in {folder}", 10000)
+            if export.notes and self.interactive:
+                QMessageBox.information(self, "Export masks", f"Saved {names} in {folder}."
+                                        "\n\n" + "\n".join(export.notes))
+
+        self.enqueue("Exporting the masks", lambda: run_job(work), done)
 
     def export_pdf(self, path: Path | None = None, anonymise: bool | None = None) -> None:
         """The PDF report of the selected patient (asks where unless ``path`` is given)."""
@@ -960,24 +1050,45 @@ class MainWindow(QMainWindow):
         model = self.model_info()
 
         def work(progress, cancel):
-            from scoat_core.report.content import build_report, report_exam
+            from scoat_core.followup.comparison import TimePoint
+            from scoat_core.progress import Cancelled
+            from scoat_core.report.content import build_report
+            from scoat_core.report.series import report_series
 
-            exams = []
+            points = []
             for i, (exam, row) in enumerate(pairs):
-                progress(i / len(pairs), f"Key images of exam {i + 1} of {len(pairs)}")
+                if cancel():
+                    raise Cancelled("report cancelled")
+                progress(0.3 * i / len(pairs), f"Reading exam {i + 1} of {len(pairs)}")
                 volume = self.store.load_volume(exam.selected)
                 lung, opacity = self.store.load_masks(row)
                 label = str(exam.study_date or f"exam {exam.id}")
-                exams.append(report_exam(row.metrics, volume, lung, opacity, label))
+                points.append(TimePoint(exam.id, label, volume, lung.array, opacity.array,
+                                        row.metrics))
+            problems: dict[int, str] = {}
+            # the Compare tab's registrations onto the first exam, stored once per pair
+            registrations = self.store.registrations_for(
+                points, {exam.id: row.id for exam, row in pairs}, cancel=cancel,
+                problems=problems, progress=lambda done, total: progress(
+                    0.3 + 0.3 * done / max(total, 1), "Registering to the first exam"))
+            exams, intervals, _ = report_series(
+                points, registrations, problems=problems, cancel=cancel,
+                progress=lambda f, text: progress(0.6 + 0.4 * f, text))
             return build_report(patient.patient_id, patient.name, exams, model, __version__,
-                                anonymise=anonymise)
+                                anonymise=anonymise, intervals=intervals)
 
         def write(data) -> None:
-            from app.export.pdf import write_pdf
+            from app.export.pdf import PLOT_SIZE_MM, write_pdf
+            from app.views.timeline_plot import TimelinePlot
 
-            # the plot's title names the patient: left out (the report has its own header)
-            # and the report's figure is LOV and PO whichever curve the plot shows
-            plot = self.plot.export_image(200, title=False, curve="lov_po")
+            # this patient's curve (whichever patient the Timeline tab shows now), laid out
+            # off-screen at the page's size; without the title (the patient: the report has
+            # its own header), LOV and PO whichever curve the tab shows
+            figure = TimelinePlot()
+            figure.set_x_mode(self.plot.x_mode())
+            figure.set_entries(self.timeline_entries(patient_pk))
+            plot = figure.export_image(300, title=False, curve="lov_po", size_mm=PLOT_SIZE_MM)
+            figure.deleteLater()
             pages = write_pdf(data, path, plot)
             self.statusBar().showMessage(f"Saved {path} ({pages} pages)", 10000)
 

@@ -1,20 +1,19 @@
 """The follow-up report as a PDF (QPdfWriter + QPainter): text stays text, images stay sharp.
 
 A4 portrait at 300 dpi with 15 mm margins. Page 1: header, the per-exam table, the ground-glass /
-consolidation and per-lung table, the overall change and the LOV/PO plot (the given image, or a
-vector plot drawn here). Then the key images, one row per exam (axial and coronal at one common
-physical scale, LOV/PO written over the image as real text). Every page ends with the model,
+consolidation and per-lung table, the overall change and the LOV/PO plot (the given image,
+rendered for :data:`PLOT_SIZE_MM`, or a vector plot drawn here). Then the image pages of
+``app/export/pdf_images.py``: key images at matched levels (one row per exam, one column per
+level, one physical scale, LOV/PO as real text), the coronal images; and
+``app/export/pdf_changes.py``: one change-map page per interval. Every page ends with the model,
 software version, page n/N and the disclaimer. The file is written to a temporary name and
 renamed, so a failure never leaves half a PDF.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QMarginsF, QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QBrush,
@@ -30,96 +29,42 @@ from PySide6.QtGui import (
     QPen,
 )
 
-from scoat_core import display
+from app.export.pdf_changes import change_blocks
+from app.export.pdf_images import coronal_blocks, key_image_blocks
+from app.export.pdf_layout import (
+    DPI,
+    FOOTER_MM,
+    GAP_MM,
+    INK,
+    LOV_COLOUR,
+    MARGIN_MM,
+    MUTED,
+    PO_COLOUR,
+    RULE,
+    TREND_COLOURS,
+    WARN,
+    Block,
+    make_font,
+    mm,
+    paginate,
+)
 from scoat_core.atomic import atomic_path
 from scoat_core.report.content import (
     ReportData,
-    ReportExam,
     days_from_baseline,
-    exam_caption,
-    image_label,
     metric_table,
     nice_ticks,
     split_table,
     summary_lines,
 )
 
-DPI = 300
-MARGIN_MM = 15.0
-FOOTER_MM = 13.0
-GAP_MM = 4.0
-KEY_ROWS_PER_PAGE = 3
-INK = QColor(20, 20, 20)
-MUTED = QColor(90, 90, 90)
-RULE = QColor(170, 170, 170)
-WARN = QColor(150, 20, 20)
-WHITE = QColor(255, 255, 255)
-LOV_COLOUR = QColor("#c0392b")
-PO_COLOUR = QColor("#2471a3")
-TREND_COLOURS = {"progression": QColor(170, 30, 30), "absorption": QColor(20, 120, 50)}
-
-
-def mm(value: float) -> float:
-    """Millimetres → device dots."""
-    return value * DPI / 25.4
-
-
-def _font(size_pt: float, bold: bool = False) -> QFont:
-    f = QFont("DejaVu Sans")
-    f.setStyleHint(QFont.StyleHint.SansSerif)
-    f.setPointSizeF(size_pt)
-    f.setBold(bold)
-    # No "fi"/"fl" ligatures: the PDF's text is then found by a plain search ("opacification").
-    for tag in ("liga", "clig"):
-        f.setFeature(QFont.Tag(tag), 0)
-    return f
-
-
-def _rgb_image(rgb: np.ndarray) -> QImage:
-    a = np.ascontiguousarray(rgb, np.uint8)
-    h, w = a.shape[:2]
-    return QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-
-
-@dataclass
-class _Block:
-    """A piece of a page: its height (dots) and how to draw it in a rectangle."""
-
-    height: float
-    draw: Callable[[QPainter, QRectF], None]
-    new_page: bool = False
-    split: Callable[[float], tuple[_Block | None, _Block]] | None = None
-    """For a block taller than what is left: (part that fits or None, rest)."""
-
-
-def _paginate(blocks: list[_Block], page_h: float, gap: float) -> list[list[_Block]]:
-    """Blocks per page: a block goes to the next page when it does not fit (a splittable
-    block, the table, fills the page first); a block taller than a page gets a page alone."""
-    pages: list[list[_Block]] = [[]]
-    used = 0.0
-    queue = list(blocks)
-    while queue:
-        block = queue.pop(0)
-        if pages[-1] and block.new_page:
-            pages.append([])
-        start = used + gap if pages[-1] else 0.0
-        if start + block.height > page_h:
-            head, rest = block.split(page_h - start) if block.split else (None, block)
-            if head is not None or pages[-1]:
-                if head is not None:
-                    pages[-1].append(head)
-                pages.append([])
-                used = 0.0
-                queue.insert(0, rest)
-                continue
-        pages[-1].append(block)
-        used = start + block.height
-    return [p for p in pages if p]
+#: The size (width, height in mm) the LOV/PO plot is rendered for: the page's text width.
+PLOT_SIZE_MM = (210.0 - 2 * MARGIN_MM, 95.0)
 
 
 # ------------------------------------------------------------------------- text blocks
 def _text_block(painter: QPainter, text: str, font: QFont, width: float,
-                colour: QColor = INK, space_after: float = 0.0) -> _Block:
+                colour: QColor = INK, space_after: float = 0.0) -> Block:
     fm = QFontMetricsF(font, painter.device())
     flags = int(Qt.TextFlag.TextWordWrap)
     height = fm.boundingRect(QRectF(0, 0, width, 1e6), flags, text).height() + space_after
@@ -129,11 +74,11 @@ def _text_block(painter: QPainter, text: str, font: QFont, width: float,
         p.setPen(colour)
         p.drawText(QRectF(r.left(), r.top(), r.width(), r.height()), flags, text)
 
-    return _Block(height, draw)
+    return Block(height, draw)
 
 
-def _header_block(painter: QPainter, data: ReportData, width: float) -> _Block:
-    title, info = _font(16, True), _font(9)
+def _header_block(painter: QPainter, data: ReportData, width: float) -> Block:
+    title, info = make_font(16, True), make_font(9)
     fm_t, fm_i = QFontMetricsF(title, painter.device()), QFontMetricsF(info, painter.device())
     dates = [e.study_date for e in data.exams if e.study_date]
     span = f" ({dates[0]} → {dates[-1]})" if len(dates) > 1 else ""
@@ -154,12 +99,12 @@ def _header_block(painter: QPainter, data: ReportData, width: float) -> _Block:
     rows = max(len(left), len(right))
     height = fm_t.lineSpacing() * 1.2 + fm_i.lineSpacing() * 1.3 + rows * line_h + mm(3)
 
-    fm_b = QFontMetricsF(_font(9, True), painter.device())
+    fm_b = QFontMetricsF(make_font(9, True), painter.device())
 
     def pairs(p: QPainter, x: float, y: float, w: float, items) -> None:
         label_w = max(fm_b.horizontalAdvance(k) for k, _ in items) + mm(3)
         for i, (k, v) in enumerate(items):
-            p.setFont(_font(9, True))
+            p.setFont(make_font(9, True))
             p.setPen(MUTED)
             p.drawText(QRectF(x, y + i * line_h, label_w, line_h), Qt.AlignmentFlag.AlignLeft, k)
             p.setFont(info)
@@ -173,7 +118,7 @@ def _header_block(painter: QPainter, data: ReportData, width: float) -> _Block:
         p.setPen(INK)
         p.drawText(QPointF(r.left(), r.top() + fm_t.ascent()), data.title)
         y = r.top() + fm_t.lineSpacing() * 1.2
-        p.setFont(_font(9, True))
+        p.setFont(make_font(9, True))
         p.setPen(WARN)
         p.drawText(QPointF(r.left(), y + fm_i.ascent()), data.disclaimer)
         y += fm_i.lineSpacing() * 1.3
@@ -183,13 +128,13 @@ def _header_block(painter: QPainter, data: ReportData, width: float) -> _Block:
         p.setPen(QPen(RULE, mm(0.3)))
         p.drawLine(QPointF(r.left(), r.bottom() - mm(1)), QPointF(r.right(), r.bottom() - mm(1)))
 
-    return _Block(height, draw)
+    return Block(height, draw)
 
 
 # ------------------------------------------------------------------------- table
 def _table_block(painter: QPainter, header: list[str], rows: list[list[str]],
-                 width: float) -> _Block:
-    head_f, cell_f = _font(7.5, True), _font(8)
+                 width: float) -> Block:
+    head_f, cell_f = make_font(7.5, True), make_font(8)
     fm_h, fm_c = QFontMetricsF(head_f, painter.device()), QFontMetricsF(cell_f, painter.device())
     pad = mm(1.2)
     natural = [max([fm_h.horizontalAdvance(h.split(" (")[0]) * 1.05,
@@ -201,7 +146,7 @@ def _table_block(painter: QPainter, header: list[str], rows: list[list[str]],
     row_h = fm_c.lineSpacing() + 2 * pad
     numeric = [i for i, h in enumerate(header) if h not in ("Exam", "Date", "Trend")]
 
-    def make(chunk: list[list[str]], first: int) -> _Block:
+    def make(chunk: list[list[str]], first: int) -> Block:
         def draw(p: QPainter, r: QRectF) -> None:
             p.fillRect(QRectF(r.left(), r.top(), r.width(), head_h), QColor(228, 232, 238))
             x = r.left()
@@ -232,20 +177,20 @@ def _table_block(painter: QPainter, header: list[str], rows: list[list[str]],
             p.drawLine(QPointF(r.left(), r.top() + head_h), QPointF(r.right(), r.top() + head_h))
             p.drawLine(QPointF(r.left(), y), QPointF(r.right(), y))
 
-        def split(avail: float) -> tuple[_Block | None, _Block]:
+        def split(avail: float) -> tuple[Block | None, Block]:
             n = int((avail - head_h) // row_h)
             if n < 1 or n >= len(chunk):
                 return None, block
             return make(chunk[:n], first), make(chunk[n:], first + n)
 
-        block = _Block(head_h + row_h * len(chunk), draw, split=split)
+        block = Block(head_h + row_h * len(chunk), draw, split=split)
         return block
 
     return make(rows, 0)
 
 
 # ------------------------------------------------------------------------- plot
-def _image_block(image: QImage, width: float, max_h: float) -> _Block:
+def _image_block(image: QImage, width: float, max_h: float) -> Block:
     aspect = image.height() / max(image.width(), 1)
     w = min(width, max_h / aspect)
     h = w * aspect
@@ -254,10 +199,10 @@ def _image_block(image: QImage, width: float, max_h: float) -> _Block:
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         p.drawImage(QRectF(r.left() + (r.width() - w) / 2, r.top(), w, h), image)
 
-    return _Block(h, draw)
+    return Block(h, draw)
 
 
-def _plot_block(data: ReportData, width: float, height: float) -> _Block:
+def _plot_block(data: ReportData, width: float, height: float) -> Block:
     """Two vector panels over days since baseline: LOV (mL) above, PO (%) below."""
     days = days_from_baseline(data)
     xs = [float(d) if d is not None else float(i) for i, d in enumerate(days)]
@@ -265,7 +210,7 @@ def _plot_block(data: ReportData, width: float, height: float) -> _Block:
               ("po_percent", "PO (%)", PO_COLOUR, "{:.1f}"))
 
     def draw(p: QPainter, r: QRectF) -> None:
-        small, tick = _font(7.5), _font(7)
+        small, tick = make_font(7.5), make_font(7)
         fm = QFontMetricsF(small, p.device())
         left, bottom = mm(16), fm.lineSpacing() * 2.6
         panel_h = (r.height() - bottom - mm(4)) / 2
@@ -298,7 +243,7 @@ def _plot_block(data: ReportData, width: float, height: float) -> _Block:
             p.setPen(QPen(MUTED, mm(0.25)))
             p.drawRect(QRectF(x0, top, x1 - x0, panel_h))
             p.save()
-            p.setFont(_font(8, True))
+            p.setFont(make_font(8, True))
             p.setPen(colour)
             p.translate(r.left() + fm.ascent() * 0.2, top + panel_h / 2)
             p.rotate(-90)
@@ -338,143 +283,12 @@ def _plot_block(data: ReportData, width: float, height: float) -> _Block:
             p.drawText(QRectF(px(x) - mm(15), base, mm(30), bottom),
                        int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop), text)
 
-    return _Block(height, draw)
-
-
-# ------------------------------------------------------------------------- key images
-def _physical(exam: ReportExam) -> list[tuple[QImage, float, float, str, dict, str]]:
-    """(image, width mm, height mm, plane, orientation letters, caption) of each key image."""
-    out = []
-    for plane in ("axial", "coronal"):
-        rgb = getattr(exam, f"{plane}_rgb")
-        if rgb is None:
-            continue
-        ph, pw = getattr(exam, f"{plane}_pixel_mm")
-        out.append((_rgb_image(rgb), rgb.shape[1] * pw, rgb.shape[0] * ph, plane,
-                    getattr(exam, f"{plane}_letters"), getattr(exam, f"{plane}_caption")))
-    return out
-
-
-def _key_scale(exams: list[ReportExam], width: float, max_h: float) -> float:
-    """Dots per mm shared by every key image (so sizes compare across exams)."""
-    scale = float("inf")
-    for exam in exams:
-        imgs = _physical(exam)
-        if not imgs:
-            continue
-        total_w = sum(w for _, w, *_ in imgs)
-        scale = min(scale, (width - mm(GAP_MM) * (len(imgs) - 1)) / total_w,
-                    max_h / max(h for _, _, h, *_ in imgs))
-    return scale if np.isfinite(scale) else mm(1)
-
-
-def _overlay_text(p: QPainter, rect: QRectF, text: str, corner: Qt.AlignmentFlag,
-                  font: QFont, colour: QColor = WHITE) -> None:
-    fm = QFontMetricsF(font, p.device())
-    pad = mm(0.8)
-    w, h = max(fm.horizontalAdvance(line) for line in text.split("\n")) + 2 * pad, \
-        fm.lineSpacing() * (text.count("\n") + 1) + pad
-    x = rect.left() + mm(1) if corner & Qt.AlignmentFlag.AlignLeft else (
-        rect.right() - w - mm(1) if corner & Qt.AlignmentFlag.AlignRight
-        else rect.center().x() - w / 2)
-    y = rect.top() + mm(1) if corner & Qt.AlignmentFlag.AlignTop else (
-        rect.bottom() - h - mm(1) if corner & Qt.AlignmentFlag.AlignBottom
-        else rect.center().y() - h / 2)
-    p.fillRect(QRectF(x, y, w, h), QColor(0, 0, 0, 165))
-    p.setFont(font)
-    p.setPen(colour)
-    p.drawText(QRectF(x + pad, y + pad / 2, w - 2 * pad, h - pad),
-               int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop), text)
-
-
-def _draw_key_image(p: QPainter, img: QImage, target: QRectF, letters: dict, caption: str,
-                    label: str | None, scale: float) -> None:
-    # Resample once to the target resolution so every viewer and printer shows the same
-    # smoothly interpolated image (with its overlay) instead of its own interpolation.
-    sized = img.scaled(round(target.width()), round(target.height()),
-                       Qt.AspectRatioMode.IgnoreAspectRatio,
-                       Qt.TransformationMode.SmoothTransformation)
-    p.drawImage(target, sized)
-    small, letter_f = _font(7), _font(9, True)
-    if label:
-        _overlay_text(p, target, label, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft,
-                      _font(9, True), QColor(255, 214, 102))
-    if caption:
-        _overlay_text(p, target, caption,
-                      Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignLeft, small)
-    for side, align in (("left", Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
-                        ("right", Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)):
-        if letters.get(side):
-            _overlay_text(p, target, letters[side], align, letter_f)
-    # 50 mm scale bar on a dark backing, bottom right.
-    bar = 50.0 * scale
-    if bar < target.width() / 2:
-        fm = QFontMetricsF(small, p.device())
-        box = QRectF(target.right() - bar - mm(3), target.bottom() - fm.lineSpacing() - mm(3.2),
-                     bar + mm(2), fm.lineSpacing() + mm(2.2))
-        p.fillRect(box, QColor(0, 0, 0, 165))
-        y = box.bottom() - mm(0.9)
-        p.setPen(QPen(WHITE, mm(0.5)))
-        p.drawLine(QPointF(box.left() + mm(1), y), QPointF(box.right() - mm(1), y))
-        p.setFont(small)
-        p.drawText(QRectF(box.left(), box.top(), box.width(), fm.lineSpacing() + mm(0.3)),
-                   int(Qt.AlignmentFlag.AlignCenter), "50 mm")
-
-
-def _key_block(exam: ReportExam, day: int | None, scale: float, width: float,
-               caption_h: float) -> _Block:
-    imgs = _physical(exam)
-    height = caption_h + (max(h for _, _, h, *_ in imgs) * scale if imgs else mm(10))
-
-    def draw(p: QPainter, r: QRectF) -> None:
-        p.setFont(_font(9, True))
-        p.setPen(INK)
-        p.drawText(QRectF(r.left(), r.top(), r.width(), caption_h),
-                   int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
-                   exam_caption(exam, day))
-        if not imgs:
-            p.setFont(_font(8))
-            p.drawText(QPointF(r.left(), r.top() + caption_h + mm(4)), "No key images.")
-            return
-        total = sum(w for _, w, *_ in imgs) * scale + mm(GAP_MM) * (len(imgs) - 1)
-        x = r.left() + (r.width() - total) / 2
-        for k, (img, w, h, _plane, letters, cap) in enumerate(imgs):
-            target = QRectF(x, r.top() + caption_h, w * scale, h * scale)
-            _draw_key_image(p, img, target, letters, cap, image_label(exam) if k == 0 else None,
-                            scale)
-            x += w * scale + mm(GAP_MM)
-
-    return _Block(height, draw)
-
-
-def _legend_block(painter: QPainter, width: float) -> _Block:
-    font = _font(8)
-    fm = QFontMetricsF(font, painter.device())
-    items = [("opacity", "opacity (GGO and consolidation)"),
-             ("high", "high-opacity part (> −200 HU)"), ("lung", "lung contour")]
-    text = ("Slices with the most opacity in each exam, lung window "
-            "(W 1500 / L −600), radiological orientation, one scale for all images.")
-
-    def draw(p: QPainter, r: QRectF) -> None:
-        p.setFont(_font(12, True))
-        p.setPen(INK)
-        p.drawText(QPointF(r.left(), r.top() + mm(5)), "Key images")
-        p.setFont(font)
-        p.drawText(QRectF(r.left(), r.top() + mm(7), r.width(), fm.lineSpacing() * 2.2),
-                   int(Qt.TextFlag.TextWordWrap), text)
-        x, y = r.left(), r.top() + mm(7) + fm.lineSpacing() * 2.4
-        for key, name in items:
-            p.fillRect(QRectF(x, y + mm(0.5), mm(4), mm(2.5)), QColor(*display.COLOURS[key]))
-            p.setPen(INK)
-            p.drawText(QPointF(x + mm(5.5), y + fm.ascent()), name)
-            x += mm(5.5) + fm.horizontalAdvance(name) + mm(6)
-
-    return _Block(mm(7) + fm.lineSpacing() * 3.6, draw, new_page=True)
+    return Block(height, draw)
 
 
 # ------------------------------------------------------------------------- page furniture
 def _draw_footer(p: QPainter, data: ReportData, n: int, total: int, r: QRectF) -> None:
-    font, bold = _font(7), _font(7.5, True)
+    font, bold = make_font(7), make_font(7.5, True)
     fm = QFontMetricsF(font, p.device())
     p.setPen(QPen(RULE, mm(0.25)))
     p.drawLine(QPointF(r.left(), r.top() + mm(1)), QPointF(r.right(), r.top() + mm(1)))
@@ -496,8 +310,8 @@ def _draw_footer(p: QPainter, data: ReportData, n: int, total: int, r: QRectF) -
 
 
 def _blocks(painter: QPainter, data: ReportData, plot_image: QImage | None, width: float,
-            page_h: float) -> list[_Block]:
-    section = _font(12, True)
+            page_h: float) -> list[Block]:
+    section = make_font(12, True)
     header, rows = metric_table(data)
     split_header, split_rows = split_table(data)
     if rows and all(r[0] == r[1] for r in rows):  # labels are the dates: no Exam column
@@ -509,20 +323,15 @@ def _blocks(painter: QPainter, data: ReportData, plot_image: QImage | None, widt
               _text_block(painter, "Ground glass and consolidation, per lung", section, width,
                           space_after=mm(1)),
               _table_block(painter, split_header, split_rows, width),
-              _text_block(painter, "\n".join(summary_lines(data)), _font(8), width, MUTED),
+              _text_block(painter, "\n".join(summary_lines(data)), make_font(8), width, MUTED),
               _text_block(painter, "LOV and PO over time", section, width, space_after=mm(1))]
     if plot_image is not None and not plot_image.isNull():
         blocks.append(_image_block(plot_image, width, page_h * 0.45))
     else:
         blocks.append(_plot_block(data, width, mm(100)))
-    legend = _legend_block(painter, width)
-    blocks.append(legend)
-    caption_h = mm(6)
-    room = (page_h - legend.height - KEY_ROWS_PER_PAGE * (caption_h + mm(GAP_MM) * 1.5))
-    scale = _key_scale(data.exams, width, room / KEY_ROWS_PER_PAGE)
-    days = days_from_baseline(data)
-    blocks += [_key_block(e, d, scale, width, caption_h)
-               for e, d in zip(data.exams, days, strict=True)]
+    blocks += key_image_blocks(painter, data, width, page_h)
+    blocks += coronal_blocks(painter, data, width, page_h)
+    blocks += change_blocks(painter, data, width, page_h)
     return blocks
 
 
@@ -542,7 +351,7 @@ def _render(data: ReportData, target: Path, plot_image: QImage | None) -> int:
         width, height = float(writer.width()), float(writer.height())
         page_h = height - mm(FOOTER_MM)
         gap = mm(GAP_MM)
-        pages = _paginate(_blocks(painter, data, plot_image, width, page_h), page_h, gap)
+        pages = paginate(_blocks(painter, data, plot_image, width, page_h), page_h, gap)
         for n, page in enumerate(pages, 1):
             if n > 1:
                 writer.newPage()

@@ -16,7 +16,10 @@ Mouse and keys (as in Horos / 3D Slicer):
 * moving the mouse without a button: ``hover_changed`` carries the HU and the LPS position of
   the voxel under it (:func:`scoat_core.display.hover_text`), ``""`` when it leaves the image;
 * reference lines (:meth:`SliceView.set_reference_slices`): where the other panes' slices cut
-  this one, each in its plane's colour (:data:`REFERENCE_COLOURS`, also a bar along the top).
+  this one, each in its plane's colour (:data:`REFERENCE_COLOURS`, also a bar along the top);
+* measurements (axial pane, :attr:`SliceView.measures`, :mod:`app.views.measure_layer`): M
+  ruler, E ellipse ROI, then a left drag draws one; a click on one selects it, Delete removes
+  it, Esc leaves the tool. Without a tool a left click is the crosshair's, as above.
 
 Rendering: the windowed grey slice is cached (only overlays changed → no re-windowing), the
 overlays are blended with :func:`scoat_core.display.compose` into an RGB numpy buffer that a
@@ -45,6 +48,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QMenu, QWidget
 
+from app.views.measure_layer import MeasureLayer
 from scoat_core import display
 from scoat_core.volume import Volume
 
@@ -131,6 +135,8 @@ class SliceView(QWidget):
         font = QFont(self.font())
         font.setPixelSize(12)
         self.setFont(font)
+        self.measures = MeasureLayer(self)
+        """Rulers and ellipse ROIs (axial pane only)."""
 
     # ------------------------------------------------------------------ data
     @property
@@ -147,6 +153,7 @@ class SliceView(QWidget):
         self._volume = volume
         self._opacity = self._lung = None
         self._cursor = None
+        self.measures.clear()
         self._zoom, self._pan = 1.0, QPointF(0.0, 0.0)
         self._version += 1
         self._letters = (
@@ -539,6 +546,7 @@ class SliceView(QWidget):
         painter.restore()
         self._draw_reference_lines(painter)
         self._draw_crosshair(painter)
+        self.measures.paint(painter)
         self._draw_annotations(painter)
         painter.end()
 
@@ -651,8 +659,17 @@ class SliceView(QWidget):
             self.reset_view()
         elif key == k.Key_Menu:
             self.context_menu().exec(self.mapToGlobal(self.rect().center()))
-        else:
+        elif not self.measures.handle_key(key):
             super().keyPressEvent(event)
+
+    def event(self, event: QEvent) -> bool:
+        """Esc and Delete go to the measurements before the window's shortcuts when they
+        use them (a tool on, a measurement selected)."""
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent) \
+                and self.measures.wants_key(event.key()):
+            event.accept()
+            return True
+        return super().event(event)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         self.setFocus(Qt.FocusReason.MouseFocusReason)
@@ -664,6 +681,8 @@ class SliceView(QWidget):
             button == Qt.MouseButton.LeftButton and shift
         ):
             self._drag, self._drag_from = "pan", QPointF(self._pan)
+        elif button == Qt.MouseButton.LeftButton and self.measures.press(event.position()):
+            self._drag = "measure"
         elif button == Qt.MouseButton.LeftButton:
             self._drag = "cursor"
             self._set_cursor_at(event.position())
@@ -685,10 +704,14 @@ class SliceView(QWidget):
             self.update()
         elif self._drag == "cursor":
             self._set_cursor_at(event.position())
+        elif self._drag == "measure":
+            self.measures.move(event.position())
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if self._drag == "window" and not self._drag_moved:
             self.context_menu().exec(event.globalPosition().toPoint())
+        elif self._drag == "measure":
+            self.measures.release(event.position())
         self._drag = None
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802

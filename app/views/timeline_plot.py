@@ -23,6 +23,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QSize, QSizeF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage
 from PySide6.QtWidgets import (
+    QApplication,
     QButtonGroup,
     QComboBox,
     QHBoxLayout,
@@ -308,10 +309,15 @@ class TimelinePlot(QWidget):
         return [_timestamp(r["study_date"]) for r in self._rows]
 
     def export_image(self, dpi: float = 300.0, title: bool = True,
-                     curve: str | None = None) -> QImage:
+                     curve: str | None = None,
+                     size_mm: tuple[float, float] | None = None) -> QImage:
         """The figure (without the buttons above it) rendered sharp at ``dpi``; ``title=False``
         leaves the title (the patient) out; ``curve`` renders that curve instead of the one
-        shown (the one shown is restored)."""
+        shown (the one shown is restored). With ``size_mm`` (width, height) the figure is laid
+        out off-screen at that physical size, so its fonts print at their point sizes and
+        nothing is cut off, whether or not this plot was ever shown."""
+        if size_mm is not None:
+            return self._export_offscreen(dpi, title, curve or self._curve, size_mm)
         shown = self._curve
         if curve is not None and curve != shown:
             self.set_curve(curve)
@@ -339,6 +345,31 @@ class TimelinePlot(QWidget):
         image.setDotsPerMeterX(dots_per_metre)
         image.setDotsPerMeterY(dots_per_metre)
         return image
+
+    def _export_offscreen(self, dpi: float, title: bool, curve: str,
+                          size_mm: tuple[float, float]) -> QImage:
+        """A copy of this plot (same exams, x axis and title) laid out at ``size_mm`` in a
+        window that is never on screen, rendered at ``dpi``."""
+        copy = TimelinePlot()
+        copy.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
+        try:
+            copy.set_x_mode(self._mode)
+            copy.set_curve(curve)
+            copy.set_entries(self._entries)
+            copy.set_title(self._title)
+            copy.show()  # laid out (layouts, resize events), never on screen
+            bar = copy.layout().itemAt(0).sizeHint().height() + copy.layout().spacing()
+            logical = max(copy.logicalDpiX(), 1)
+            width, height = (round(v / 25.4 * logical) for v in size_mm)
+            copy.resize(width, height + bar)
+            copy.layout().activate()
+            QApplication.sendPostedEvents()  # the pending resize and layout requests
+            copy.graphics.ci.layout.activate()
+            copy._redraw()  # value labels and trends placed for the final view range
+            return copy.export_image(dpi, title)
+        finally:
+            copy.hide()
+            copy.deleteLater()
 
     # ------------------------------------------------------------------ drawing
     def _set_pen_scale(self, scale: float) -> None:

@@ -2,10 +2,13 @@
 
 The report shows, for one patient, the header (or "Anonymised"), a table of per-exam metrics
 with the change from the previous exam, a table of the ground-glass / consolidation split,
-mean HU and per-lung LOV and PO, the LOV/PO plot, and for each exam an axial and a
-coronal key image in lung window with the opacity overlaid (the slices with the most opacity,
-as in the SCOAT-Net paper's Fig. 6). ``app/export/pdf.py`` lays it out; everything here is
-plain data so it can be tested without a screen.
+mean HU and per-lung LOV and PO, the LOV/PO plot, and for each exam key images in lung window
+with the opacity overlaid: by default the axial and coronal slices with the most opacity (as
+in the SCOAT-Net paper's Fig. 6); for a series, :func:`scoat_core.report.series.report_series`
+puts every exam at the same anatomical levels (:attr:`ReportExam.levels`) and adds a
+new / resolved / persistent change map per interval (:class:`IntervalChange`).
+``app/export/pdf.py`` lays it out; everything here is plain data so it can be tested without a
+screen.
 
 Anonymising blanks the patient name, ID and birth date in the header *and* everywhere they
 could leak: exam labels that contain them become "Exam n", and each exam's metadata
@@ -27,18 +30,15 @@ from scoat_core import display
 from scoat_core.analysis.quantify import HIGH_OPACITY_HU
 from scoat_core.followup.changes import ExamPoint, timeline_changes
 from scoat_core.followup.table import NOT_APPLICABLE, is_partial, metric, severity_of
+from scoat_core.report.images import IntervalChange, KeyImage, PixelMM, slice_image
 from scoat_core.volume import Volume
 
 TITLE = "Lung opacification follow-up"
 DISCLAIMER = "Research software — not for diagnostic use"
 ANONYMISED = "Anonymised"
-#: Margin (mm) kept around the lungs when key images are cropped.
-CROP_MARGIN_MM = 12.0
 #: Exam metadata fields removed from an anonymised report.
 _PATIENT_FIELDS = ("patient_id", "patient_name", "birth_date", "patient_sex", "source",
                    "study_uid", "series_uid")
-
-PixelMM = tuple[float, float]
 
 
 @dataclass
@@ -63,6 +63,30 @@ class ReportExam:
     axial_caption: str = ""
     """Where the slice is, e.g. "axial 45/120"."""
     coronal_caption: str = ""
+    levels: list[KeyImage] = field(default_factory=list)
+    """Axial images at the report's matched levels, superior first (empty: own key slices)."""
+    coronal_level: KeyImage | None = None
+    """Coronal image at the matched coronal level (None: the own key slice)."""
+    level_note: str = ""
+    """Why the exam shows its own key slices instead of matched levels ('' otherwise)."""
+
+    def axial_images(self) -> list[KeyImage]:
+        """The matched-level axial images, else the own key slice."""
+        if self.levels:
+            return list(self.levels)
+        if self.axial_rgb is None:
+            return []
+        return [KeyImage(self.axial_rgb, self.axial_pixel_mm, self.axial_letters,
+                         self.axial_caption, "axial")]
+
+    def coronal_image(self) -> KeyImage | None:
+        """The matched-level coronal image, else the own key slice (None without one)."""
+        if self.coronal_level is not None:
+            return self.coronal_level
+        if self.coronal_rgb is None:
+            return None
+        return KeyImage(self.coronal_rgb, self.coronal_pixel_mm, self.coronal_letters,
+                        self.coronal_caption, "coronal")
 
     @property
     def lov_ml(self) -> float:
@@ -90,6 +114,8 @@ class ReportData:
     created: datetime
     anonymised: bool
     disclaimer: str = DISCLAIMER
+    intervals: list[IntervalChange] = field(default_factory=list)
+    """One change map per interval between consecutive exams (empty: none computed)."""
 
     @property
     def patient_line(self) -> str:
@@ -138,16 +164,6 @@ def _array(x: Volume | np.ndarray) -> np.ndarray:
     return x.array if isinstance(x, Volume) else np.asarray(x)
 
 
-def _crop_box(mask: np.ndarray, pixel_mm: PixelMM, margin_mm: float) -> tuple[slice, slice]:
-    """Rows and columns of the mask's bounding box plus a margin (the whole image if empty)."""
-    if not mask.any():
-        return slice(None), slice(None)
-    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-    mr, mc = (max(1, round(margin_mm / p)) for p in pixel_mm)
-    return (slice(max(0, rows[0] - mr), min(mask.shape[0], rows[-1] + 1 + mr)),
-            slice(max(0, cols[0] - mc), min(mask.shape[1], cols[-1] + 1 + mc)))
-
-
 def key_images(ct: Volume, lung: Volume | np.ndarray, opacity: Volume | np.ndarray,
                *, crop: bool = True, high_hu: float | None = HIGH_OPACITY_HU) -> KeyImages:
     """Axial and coronal slices with the most opacity, in lung window, the opacity filled in
@@ -155,23 +171,10 @@ def key_images(ct: Volume, lung: Volume | np.ndarray, opacity: Volume | np.ndarr
     lungs plus a margin when ``crop``."""
     lung_a, opac_a = _array(lung) > 0, _array(opacity) > 0
     z, y = display.key_slices(opac_a, lung_a)
-    width, level = display.PRESETS["lung"]
-    rgb, sizes = {}, {}
-    for plane, index in (("axial", z), ("coronal", y)):
-        hu = display.extract(ct.array, plane, index)
-        lung2d = display.extract(lung_a, plane, index)
-        opac2d = display.extract(opac_a, plane, index)
-        high = opac2d & (hu > high_hu) if high_hu is not None else None
-        image = display.compose(display.window_to_uint8(hu, width, level), opacity=opac2d,
-                                high=high, lung=lung2d, mode="fill")
-        pix = display.pixel_size_mm(ct.spacing, plane)
-        if crop:
-            # The lungs projected on the plane: both planes share the left-right extent.
-            proj = lung_a.any(axis=0 if plane == "axial" else 1, keepdims=True)
-            rows, cols = _crop_box(display.extract(proj, plane, 0), pix, CROP_MARGIN_MM)
-            image = image[rows, cols]
-        rgb[plane], sizes[plane] = np.ascontiguousarray(image), (float(pix[0]), float(pix[1]))
-    return KeyImages(rgb["axial"], rgb["coronal"], sizes["axial"], sizes["coronal"], z, y)
+    axial, axial_mm = slice_image(ct, lung_a, opac_a, "axial", z, crop=crop, high_hu=high_hu)
+    coronal, coronal_mm = slice_image(ct, lung_a, opac_a, "coronal", y, crop=crop,
+                                      high_hu=high_hu)
+    return KeyImages(axial, coronal, axial_mm, coronal_mm, z, y)
 
 
 def report_exam(metrics: dict[str, Any], ct: Volume, lung: Volume | np.ndarray,
@@ -180,7 +183,10 @@ def report_exam(metrics: dict[str, Any], ct: Volume, lung: Volume | np.ndarray,
     exam = metrics.get("exam") or ct.info.to_json()
     study = exam.get("study_date")
     study_date = date.fromisoformat(study) if isinstance(study, str) and study else None
-    scanner = " ".join(str(x) for x in (exam.get("manufacturer"), exam.get("model")) if x)
+    # short, as in the Compare panes: "GE LightSpeed VCT", not "GE MEDICAL SYSTEMS LightSpeed VCT"
+    maker = str(exam.get("manufacturer") or "").split()
+    scanner = " ".join(x for x in (maker[0] if maker else "", str(exam.get("model") or ""))
+                       if x.strip())
     keys = key_images(ct, lung, opacity)
     nz, ny = ct.shape[0], ct.shape[1]
     return ReportExam(
@@ -228,20 +234,28 @@ def _anonymise_exam(exam: ReportExam, n: int, identifiers: list[str]) -> ReportE
 def build_report(patient_id: str, patient_name: str, exams: list[ReportExam],
                  model: dict[str, Any], software_version: str, anonymise: bool = False, *,
                  birth_date: date | None = None, title: str = TITLE,
-                 created: datetime | None = None) -> ReportData:
-    """The report of one patient's exams (sorted by date), anonymised when asked: no name, ID or
-    birth date anywhere (the patient is shown as "Anonymised")."""
+                 created: datetime | None = None,
+                 intervals: list[IntervalChange] | None = None) -> ReportData:
+    """The report of one patient's exams (sorted by date) and the change maps of its
+    ``intervals``, anonymised when asked: no name, ID or birth date anywhere (the patient is
+    shown as "Anonymised")."""
     ordered = sorted(exams, key=lambda e: (e.study_date or date.min, e.label))
+    intervals = list(intervals or [])
     if anonymise:
         ids = _identifiers(patient_id, patient_name, birth_date)
-        ordered = [_anonymise_exam(e, i, ids) for i, e in enumerate(ordered, 1)]
+        renamed = [_anonymise_exam(e, i, ids) for i, e in enumerate(ordered, 1)]
+        names = {old.label: new.label for old, new in zip(ordered, renamed, strict=True)}
+        ordered = renamed
+        intervals = [dataclasses.replace(
+            c, first_label=names.get(c.first_label, ANONYMISED),
+            second_label=names.get(c.second_label, ANONYMISED)) for c in intervals]
         patient_id, patient_name, birth_date = "", "", None
     points = [ExamPoint.from_metrics(e.study_date, e.metrics, e.label) for e in ordered]
     return ReportData(
         title=title, patient_id=patient_id, patient_name=patient_name, birth_date=birth_date,
         exams=ordered, changes=timeline_changes(points), model=dict(model or {}),
         software_version=software_version, created=created or datetime.now(),
-        anonymised=anonymise)
+        anonymised=anonymise, intervals=intervals)
 
 
 # ------------------------------------------------------------------------- text

@@ -1,4 +1,5 @@
-"""Mouse hover for pytest-qt tests: the events a real pointer sends to a pane, delivered directly.
+"""Mouse hover, drags and clicks for pytest-qt tests: the events a real pointer sends to a pane,
+delivered directly.
 
 QTest.mouseMove on the offscreen platform synthesises enter/leave events only from the cursor
 position it remembers across tests, so a hover test could see no move (the cursor was already
@@ -26,3 +27,25 @@ def hover(widget: QWidget, pos: QPoint) -> None:
 def leave(widget: QWidget) -> None:
     """The pointer leaves ``widget``."""
     QApplication.sendEvent(widget, QEvent(QEvent.Type.Leave))
+
+
+
+def drag(widget: QWidget, start: QPoint, end: QPoint, steps: int = 4,
+         button: Qt.MouseButton = Qt.MouseButton.LeftButton) -> None:
+    """Press ``button`` at ``start``, move to ``end`` in ``steps`` moves, release there."""
+    def send(kind: QEvent.Type, pos: QPointF, which: Qt.MouseButton,
+             held: Qt.MouseButton) -> None:
+        glob = QPointF(widget.mapToGlobal(pos.toPoint()))
+        QApplication.sendEvent(widget, QMouseEvent(kind, pos, pos, glob, which, held,
+                                                   Qt.KeyboardModifier.NoModifier))
+
+    a, b = QPointF(start), QPointF(end)
+    send(QEvent.Type.MouseButtonPress, a, button, button)
+    for i in range(1, steps + 1):
+        send(QEvent.Type.MouseMove, a + (b - a) * (i / steps), Qt.MouseButton.NoButton, button)
+    send(QEvent.Type.MouseButtonRelease, b, button, Qt.MouseButton.NoButton)
+
+
+def click(widget: QWidget, pos: QPoint) -> None:
+    """A left click at ``pos`` (press and release, no move)."""
+    drag(widget, pos, pos, steps=0)

@@ -147,6 +147,37 @@ def test_key_image_page_shows_the_overlay(qapp, tmp_path, base_exam):
     assert ((a[..., 2] - a[..., 0]) > 100).sum() > 10  # cyan lung contour visible
 
 
+@pytest.mark.skipif(not HAS_PDFTOTEXT, reason="pdftotext not installed")
+def test_single_slice_follow_up_says_it_shows_its_own_key_slice(qapp, tmp_path):
+    """A follow-up of one slice cannot be matched in 3-D: its row shows its own key slice and
+    says why, its interval page says there is no change map, the coronal page that it has no
+    coronal image."""
+    from scoat_core.followup.comparison import TimePoint
+    from scoat_core.followup.registration import register
+    from scoat_core.report.series import report_series
+    from tests.app.patients import single_slice
+
+    ph = make_phantom(matrix=64, slice_spacing_mm=5.0, slice_thickness_mm=5.0, seed=3,
+                      lesion_ml=150, patient_id=PID, patient_name=NAME)
+    one = single_slice(ph)
+    one[0].info = ph.ct.info.replace(study_date=ph.ct.info.study_date + timedelta(days=7))
+    points = [TimePoint(k, str(ct.info.study_date), ct, lung.array, lesion.array,
+                        {"lov_ml": lov, "po_percent": 4.0, "exam": ct.info.to_json()})
+              for k, (ct, lung, lesion), lov in ((1, (ph.ct, ph.lung, ph.lesion), 150.0),
+                                                  (2, one, 6.0))]
+    reg = register(ph.lung, one[1])
+    exams, intervals, _ = report_series(points, {2: reg})
+    path = tmp_path / "thin.pdf"
+    pages = write_pdf(build_report(PID, NAME, exams, MODEL, "0.1.0", intervals=intervals), path)
+    text = " ".join(_text(path).split())
+    assert "Own key slice, not at the matched levels: 2-D rigid + affine registration (single " \
+           "slice)" in text
+    assert "Own key slice" in text and "Level 1" in text
+    assert "No change map: 2-D rigid + affine registration (single slice) only, not 3-D" in text
+    assert f"No coronal image of {one[0].info.study_date}" in text
+    assert pages == 4  # summary, key images, coronal, the interval
+
+
 def test_save_png_widget_at_dpi(qtbot, tmp_path):
     label = QLabel("LOV 123 mL")
     qtbot.addWidget(label)

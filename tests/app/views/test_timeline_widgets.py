@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 from datetime import date
 
+import numpy as np
 import pytest
 
 pytest.importorskip("PySide6", reason="PySide6 (the gui extra) is not installed")
 pytest.importorskip("pyqtgraph", reason="pyqtgraph (the gui extra) is not installed")
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QImage
 
 from app.views.metrics_table import MISSING, MetricsTable
 from app.views.timeline_plot import EMPTY_TEXT, TimelinePlot
@@ -324,6 +325,47 @@ def test_export_image_of_another_curve_restores_the_shown_one(plot):
     image = plot.export_image(dpi=96, curve="lov_po")
     assert not image.isNull()
     assert plot.curve() == "ggo_ml" and plot.curve_combo.currentText() == "Ground glass (mL)"
+
+
+def _rgb(image: QImage) -> np.ndarray:
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    rows = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(),
+                                                              image.bytesPerLine())
+    return rows[:, :image.width() * 3].reshape(image.height(), image.width(), 3).astype(int)
+
+
+def _lov_columns(rgb: np.ndarray) -> np.ndarray:
+    """Columns holding the LOV curve's colour (#b03a2e)."""
+    near = np.abs(rgb - np.array([0xB0, 0x3A, 0x2E])).sum(axis=2) < 60
+    return np.flatnonzero(near.any(axis=0))
+
+
+def test_export_at_page_size_is_laid_out_whether_or_not_the_plot_was_shown(qtbot, plot):
+    """The report's plot was cut off (right side and dates missing) when the Timeline tab had
+    never been laid out: rendered off-screen at the page size, it is whole either way, and its
+    fonts print at their point sizes (the figure is laid out at the physical size)."""
+    never_shown = TimelinePlot()
+    qtbot.addWidget(never_shown)
+    never_shown.set_entries(ENTRIES)
+    never_shown.set_curve("ggo_ml")
+    size_mm = (180.0, 95.0)
+    images = {}
+    for name, widget in (("never shown", never_shown), ("shown", plot)):
+        image = widget.export_image(300, title=False, curve="lov_po", size_mm=size_mm)
+        assert image.width() == pytest.approx(size_mm[0] / 25.4 * 300, abs=2), name
+        assert image.height() == pytest.approx(size_mm[1] / 25.4 * 300, abs=2), name
+        assert image.dotsPerMeterX() == round(300 / 0.0254)
+        rgb = _rgb(image)
+        cols = _lov_columns(rgb)
+        w, h = image.width(), image.height()
+        assert cols.max() > 0.85 * w, name  # the last exam's marker, not cut off
+        assert cols.min() < 0.05 * w, name  # the axis title "LOV (mL)", at the left edge
+        assert (rgb[int(0.92 * h):].sum(axis=2) < 200).any(), name  # x-axis title, at the bottom
+        images[name] = cols
+    # the same figure either way
+    assert abs(images["never shown"].max() - images["shown"].max()) < 0.01 * 2126
+    assert not never_shown.isVisible() and never_shown.curve() == "ggo_ml"
+    assert plot.curve() == "lov_po" and plot.stack.width() < 1000  # the shown one untouched
 
 
 def _partial(lov: float, po: float) -> dict:
