@@ -37,6 +37,17 @@ def exam_status(store: Store, exam: ExamRow, model_sha: str | None,
     return text, "#7fd17f"
 
 
+def unusable_reason(store: Store, exam: ExamRow) -> str:
+    """Why an exam has no usable series: each excluded series (folder or file, description)
+    with its reason as the import found it (a read error, a modality), ``; ``-joined."""
+    reasons = []
+    for s in store.series(exam.id):
+        if s.excluded_reason:
+            label = " ".join(x for x in (s.source.name, s.description) if x)
+            reasons.append(f"{label}: {s.excluded_reason}" if label else s.excluded_reason)
+    return "; ".join(dict.fromkeys(reasons)) or "no CT image series"
+
+
 def short_reason(message: str) -> str:
     """The gist of an error message, without the file path it names (that is in the tooltip)."""
     head, _, tail = message.partition(" in ")
@@ -129,6 +140,10 @@ class PatientBrowser(QTreeWidget):
         notes = [exam.description] if exam.description else []
         if s is not None:
             notes += [f"{s.kind.upper()} {s.source}", *s.warnings]
+        else:
+            why = unusable_reason(self.store, exam)
+            item.setToolTip(1, f"no usable series: {why}")
+            notes.append(f"No usable series: {why}")
         if exam.n_series > 1:
             notes.append(f"{exam.n_series} series (right-click → Choose series…)")
         item.setToolTip(0, "\n".join(notes))

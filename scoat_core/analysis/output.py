@@ -49,6 +49,7 @@ import numpy as np
 
 from scoat_core.analysis.pipeline import AnalysisResult
 from scoat_core.analysis.quantify import DEFINITIONS, counted_opacity
+from scoat_core.atomic import named_error
 from scoat_core.errors import UserError
 from scoat_core.io.images import write_mask
 from scoat_core.volume import Volume
@@ -90,6 +91,8 @@ RUN_DEFINITIONS: dict[str, str] = {
                       "slice) or its slices do not support whole-lung volumetry: its volumes "
                       "are not comparable with other exams and it has no severity score",
     "weights_verified": "false when the weights were used without verification",
+    "ct_content_hash": "BLAKE2b of the CT analysed (voxels, dtype, shape, geometry), "
+                       "hexadecimal: tells a rewritten exam under the same name or UIDs apart",
     "exam": "DICOM header fields of the series as read (patient, study, series, scanner, "
             "kernel); text as in the header, dates ISO",
     "exam.series_number": "SeriesNumber from the DICOM header, integer",
@@ -200,6 +203,7 @@ def write_analysis(
     try:
         names = list(FILES)
         payload = result.to_json()
+        payload["ct_content_hash"] = volume.content_hash()
         if source_files and _write_seg(result, opacity, volume, source_files, stage / SEG_FILE,
                                        out_dir, payload):
             names.append(SEG_FILE)
@@ -292,7 +296,7 @@ def _write_seg(result: AnalysisResult, opacity: Volume, volume: Volume,
                         model_name=str(result.model.get("name")), notes=notes)
         written = True
     except OSError as exc:
-        raise _named(exc, out_dir / SEG_FILE) from exc
+        raise named_error(exc, out_dir / SEG_FILE) from exc
     except Exception as exc:  # an optional output must not lose the rest
         text = _first_line(exc)
         if not isinstance(exc, UserError):
@@ -324,18 +328,9 @@ def _naming(target: Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise _named(exc, target) from exc
+        raise named_error(exc, target) from exc
     except RuntimeError as exc:  # SimpleITK
         raise OSError(errno.EIO, f"cannot write ({_first_line(exc)})", str(target)) from exc
-
-
-def _named(exc: OSError, target: Path) -> OSError:
-    seen: BaseException | None = exc
-    while seen is not None and not (isinstance(seen, OSError) and seen.errno):
-        seen = seen.__cause__ or seen.__context__
-    if isinstance(seen, OSError):
-        return OSError(seen.errno, seen.strerror or os.strerror(seen.errno), str(target))
-    return OSError(errno.EIO, _first_line(exc), str(target))
 
 
 def _incomplete(path: Path, target: Path, detail: str) -> OSError:

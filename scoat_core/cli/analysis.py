@@ -6,11 +6,15 @@ import argparse
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scoat_core.cli.common import EXIT_INPUT, EXIT_PARTIAL, iso_date
 from scoat_core.errors import UserError
 from scoat_core.io.errors import NoUsableSeriesError
 from scoat_core.progress import TerminalProgress
+
+if TYPE_CHECKING:
+    from scoat_core.volume import Volume
 
 
 def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
@@ -87,6 +91,7 @@ def exam_folder_name(info) -> str:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from scoat_core.analysis.output import check_output_dir, write_analysis
     from scoat_core.analysis.pipeline import analyze
+    from scoat_core.followup.table import exam_flags
     from scoat_core.io.exams import find_exams, load_series
 
     check_output_dir(args.out)  # a bad --out fails now, not after the analysis
@@ -111,13 +116,31 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             continue
         files = (volume.source_files or entry.record.files) if entry.kind == "dicom" else None
         write_analysis(result, volume, out, source_files=files)
+        warn_partial(entry.source, result.to_json())
         m = result.metrics
         summaries.append(f"{volume.info.patient_id} {volume.info.study_date}: lung "
                          f"{m.lung_volume_ml:.0f} mL, LOV {m.lov_ml:.1f} mL, PO "
                          f"{m.po_percent:.1f} %, {result.seconds:.1f} s on {result.device} -> "
-                         f"{out}")
+                         f"{out}{flag_text(exam_flags(result.to_json()))}")
     print("\n".join(summaries))
     return exit_status(len(summaries), failures)
+
+
+def warn_partial(source: str, metrics: dict) -> None:
+    """One ``scoat: warning: <source>: partial exam ...: <reason>`` line on stderr for an exam
+    whose volumes are not the whole lungs'."""
+    from scoat_core.followup.table import partial_reason
+
+    reason = partial_reason(metrics)
+    if reason is not None:
+        print(f"scoat: warning: {source}: partial exam, its volumes are not comparable with "
+              f"other exams: {reason}", file=sys.stderr)
+
+
+def flag_text(flags: list[str]) -> str:
+    """The flags of an exam's summary line (``PARTIAL (...)``, ``UNVERIFIED weights``), each
+    after two spaces; empty without flags."""
+    return "".join(f"  {flag}" for flag in flags)
 
 
 def skipped(entry, exc: Exception) -> str:
@@ -141,6 +164,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 
     from scoat_core.analysis.output import check_output_dir, write_analysis
     from scoat_core.analysis.pipeline import analyze
+    from scoat_core.followup.table import summary_flags
     from scoat_core.followup.timeline import run_timeline
     from scoat_core.io.exams import find_exams, load_series
 
@@ -151,13 +175,15 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     model = load_checked_model(args)
     failures = report_problems(inventory)
 
-    def analyze_exam(entry, folder: Path) -> dict:
-        volume = load_series(entry)
+    def analyze_exam(entry, folder: Path, volume: Volume | None = None) -> dict:
+        volume = volume if volume is not None else load_series(entry)
         print(f"analysing {volume.summary()}", file=sys.stderr)
         result = analyze(volume, model, device=args.device, progress=StageBar("  "))
         files = (volume.source_files or entry.record.files) if entry.kind == "dicom" else None
         written = write_analysis(result, volume, folder, source_files=files)
-        return json.loads(written["metrics.json"].read_text())
+        metrics = json.loads(written["metrics.json"].read_text())
+        warn_partial(entry.source, metrics)
+        return metrics
 
     def on_error(entry, exc: Exception) -> str:
         line = skipped(entry, exc)
@@ -170,7 +196,8 @@ def cmd_timeline(args: argparse.Namespace) -> int:
         print(f"Patient {patient_id}")
         for e in timeline["exams"]:
             print(f"  {e['study_date']}  LOV {e['lov_ml']:8.1f} mL  PO {e['po_percent']:5.1f} %  "
-                  f"lung {e['lung_volume_ml']:7.0f} mL  ({e['scanner']})")
+                  f"lung {e['lung_volume_ml']:7.0f} mL  ({e['scanner']})"
+                  + flag_text(summary_flags(e["partial_reason"], e["weights_verified"])))
         for c in timeline["changes"]["consecutive"]:
             rel = (f", {c['relative_lov_percent']:+.0f} %" if c["relative_lov_percent"]
                    is not None else "")

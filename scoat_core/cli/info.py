@@ -36,10 +36,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(json.dumps(inventory_json(inventory), indent=2))
     else:
         print(format_inventory(inventory))
+    if not inventory.usable_series():  # one line: the error names every problem
+        raise NoUsableSeriesError.from_inventory(args.path, inventory)
     for problem in inventory.problems:
         print(f"scoat: skipped {problem}", file=sys.stderr)
-    if not inventory.usable_series():
-        raise NoUsableSeriesError.from_inventory(args.path, inventory)
     return EXIT_OK
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from scoat_core.atomic import write_text
 from scoat_core.errors import UserError
 from scoat_core.progress import TerminalProgress
 from scoat_core.shared_data import shared_data_dir
@@ -100,7 +101,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = _train_config(args)
     samples = load_samples(args.images, args.masks)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "config.json").write_text(json.dumps(cfg.to_json(), indent=2))
+    write_text(args.out / "config.json", json.dumps(cfg.to_json(), indent=2))
     command = "scoat " + shlex.join(args.argv)
     with (args.out / "log.txt").open("a") as log:
         log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {command}\n")
@@ -243,7 +244,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(format_benchmark(summary))
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(summary, indent=2))
+        write_text(args.json_out, json.dumps(summary, indent=2))
     return 0
 
 

@@ -91,6 +91,37 @@ def is_partial(metrics: dict[str, Any]) -> bool:
     return metrics.get("lungs_complete") is False
 
 
+def partial_reason(metrics: dict[str, Any]) -> str | None:
+    """Why a partial exam's volumes are not the whole lungs' (its warnings that say so: slices
+    that do not make a volume, a scan that cuts the lungs), ``; ``-joined; None when whole."""
+    from scoat_core.lung.segment import CUT_WARNINGS
+    from scoat_core.volume import NOT_VOLUMETRIC
+
+    if not is_partial(metrics):
+        return None
+    why = [w for w in metrics.get("warnings") or []
+           if w.startswith(NOT_VOLUMETRIC) or w in CUT_WARNINGS]
+    return "; ".join(dict.fromkeys(why)) or "the volumes cover part of the lungs only"
+
+
+def weights_verified(metrics: dict[str, Any]) -> bool:
+    """False when the exam was analysed with unverified model weights (absent counts
+    verified: results from before the check)."""
+    return metrics.get("weights_verified") is not False
+
+
+def summary_flags(reason: str | None, verified: bool) -> list[str]:
+    """The flags a one-line summary of an exam must show: ``PARTIAL (<reason>)`` for a partial
+    exam (``reason``: :func:`partial_reason`) and ``UNVERIFIED weights``."""
+    return ([f"PARTIAL ({reason})"] if reason else []) + ([] if verified else
+                                                           ["UNVERIFIED weights"])
+
+
+def exam_flags(metrics: dict[str, Any]) -> list[str]:
+    """:func:`summary_flags` of an exam's metrics (``AnalysisResult.to_json()``)."""
+    return summary_flags(partial_reason(metrics), weights_verified(metrics))
+
+
 def severity_of(metrics: dict[str, Any]) -> int | None:
     """The total severity score (0–30); None when absent or on a partial exam."""
     score = metrics.get("severity_score")

@@ -2,9 +2,12 @@
 
 Per exam the analysis goes to ``<out>/<patient>/<YYYYMMDD>_<series>/`` (the files of
 :mod:`scoat_core.analysis.output`). An exam whose ``metrics.json`` was made by the same model
-(SHA-256) and analysis version from the same series is not analysed again. The timeline of
-each patient is written as ``timeline.json``, ``timeline.csv`` and ``timeline.png`` (LOV and PO
-over time).
+(SHA-256) and analysis version from the same series and the same CT content
+(:meth:`~scoat_core.volume.Volume.content_hash` of the voxels read: a file rewritten under the
+same name or UIDs is analysed again) is not analysed again. The timeline of each patient is
+written as ``timeline.json``, ``timeline.csv`` and ``timeline.png`` (LOV and PO over time), each
+exam with its flags (partial and why, unverified weights); the three files replace the previous
+ones together or not at all, and a write error names the file.
 """
 
 from __future__ import annotations
@@ -16,8 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from scoat_core.atomic import atomic_path, naming
 from scoat_core.followup.changes import ExamPoint, timeline_changes
-from scoat_core.followup.table import severity_of
+from scoat_core.followup.table import partial_reason, severity_of, weights_verified
+
+#: The files of a patient's timeline, in the order they are written.
+TIMELINE_FILES = ("timeline.json", "timeline.csv", "timeline.png")
 
 
 def _safe(text: str) -> str:
@@ -31,8 +38,10 @@ def exam_dir(out: Path, entry) -> Path:
     return out / _safe(info.patient_id or "patient") / _safe(f"{when}_{series}")
 
 
-def cached_metrics(folder: Path, model_sha: str, entry) -> dict[str, Any] | None:
-    """The stored metrics when they match this model, analysis version and series, else None."""
+def cached_metrics(folder: Path, model_sha: str, entry,
+                   content_hash: str | None = None) -> dict[str, Any] | None:
+    """The stored metrics when they match this model, analysis version, series and (given)
+    CT content hash, else None."""
     from scoat_core import ANALYSIS_VERSION
 
     path = folder / "metrics.json"
@@ -46,7 +55,8 @@ def cached_metrics(folder: Path, model_sha: str, entry) -> dict[str, Any] | None
                   and data.get("analysis_version") == ANALYSIS_VERSION)
     same_series = data.get("exam", {}).get("series_uid", "") == entry.info.series_uid
     same_source = data.get("exam", {}).get("source", "") in ("", str(entry.info.source))
-    return data if same_model and same_series and same_source else None
+    same_content = content_hash is None or data.get("ct_content_hash") == content_hash
+    return data if same_model and same_series and same_source and same_content else None
 
 
 def patient_timeline(exams: list[dict[str, Any]],
@@ -75,20 +85,30 @@ def exam_row(metrics: dict[str, Any], label: str) -> dict[str, Any]:
         "po_percent": metrics["po_percent"], "pho_percent": metrics.get("pho_percent"),
         "severity_score": severity_of(metrics),
         "lungs_complete": metrics.get("lungs_complete"),
+        "partial_reason": partial_reason(metrics),
+        "weights_verified": weights_verified(metrics),
     }
 
 
 def write_timeline(folder: Path, timeline: dict[str, Any], patient_id: str) -> list[Path]:
-    """timeline.json, timeline.csv and timeline.png in ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "timeline.json").write_text(json.dumps(timeline, indent=2, default=str) + "\n")
-    with (folder / "timeline.csv").open("w", newline="") as fh:
-        columns = list(timeline["exams"][0]) if timeline["exams"] else []
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(timeline["exams"])
-    plot_timeline(timeline, folder / "timeline.png", patient_id)
-    return [folder / n for n in ("timeline.json", "timeline.csv", "timeline.png")]
+    """timeline.json, timeline.csv and timeline.png in ``folder``, replacing the previous three
+    only once all are written (a write error names its file and leaves them as they were)."""
+    paths = [folder / name for name in TIMELINE_FILES]
+    json_path, csv_path, png_path = paths
+    with naming(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(json_path) as tmp_json, atomic_path(csv_path) as tmp_csv, \
+            atomic_path(png_path) as tmp_png:
+        with naming(json_path), tmp_json.open("w", encoding="utf-8") as fh:
+            fh.write(json.dumps(timeline, indent=2, default=str) + "\n")
+        with naming(csv_path), tmp_csv.open("w", newline="", encoding="utf-8") as fh:
+            columns = list(timeline["exams"][0]) if timeline["exams"] else []
+            writer = csv.DictWriter(fh, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(timeline["exams"])
+        with naming(png_path):
+            plot_timeline(timeline, tmp_png, patient_id)
+    return paths
 
 
 def plot_timeline(timeline: dict[str, Any], path: Path, patient_id: str) -> None:
@@ -121,11 +141,15 @@ def plot_timeline(timeline: dict[str, Any], path: Path, patient_id: str) -> None
         axes[1].set_xticks(dates)
         axes[1].set_xticklabels([f"{d:%Y-%m-%d}\nday {(d - day0).days}" for d in dates],
                                 fontsize=8)
+    unverified = any(e.get("weights_verified") is False for e in exams)
     axes[0].set_title(f"{patient_id}: lung opacification over time "
-                      "(research use, not for diagnosis)", fontsize=10)
+                      "(research use, not for diagnosis)"
+                      + ("\nUNVERIFIED model weights" if unverified else ""), fontsize=10)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        fig.savefig(path, format="png")
+    finally:
+        plt.close(fig)
 
 
 def unreadable_exams(patient, inventory) -> list[dict[str, Any]]:
@@ -152,9 +176,26 @@ def unreadable_exams(patient, inventory) -> list[dict[str, Any]]:
     return items
 
 
+def _cached_or_analysed(entry, folder: Path, model_sha: str,
+                        analyze_exam: Callable) -> dict[str, Any]:
+    """The exam's cached metrics when they are of this CT's content, else
+    ``analyze_exam(entry, folder, volume)`` (``volume``: the CT when it was read to hash it)."""
+    from scoat_core.io.exams import load_series
+
+    volume, content = None, entry.content_hash
+    if content is None:  # a DICOM series listed without reading it
+        volume = load_series(entry)
+        content = volume.content_hash()
+    return (cached_metrics(folder, model_sha, entry, content)
+            or analyze_exam(entry, folder, volume))
+
+
 def run_timeline(path: Path, out: Path, analyze_exam: Callable, model_sha: str,
                  inventory, on_error: Callable | None = None) -> dict[str, dict[str, Any]]:
     """Analyse (or reuse) every selected exam under ``path``; write each patient's timeline.
+
+    ``analyze_exam(entry, folder, volume)`` analyses one exam into ``folder`` and returns its
+    metrics.json; ``volume`` is its CT when already read (else None: the callee reads it).
 
     With ``on_error(entry, exc) -> reason``, an exam whose analysis raises a ``UserError`` (no
     lungs in the slice, an unreadable series) is listed under ``not_analysed`` and the others go
@@ -172,7 +213,7 @@ def run_timeline(path: Path, out: Path, analyze_exam: Callable, model_sha: str,
                 continue
             folder = exam_dir(out, entry)
             try:
-                metrics = cached_metrics(folder, model_sha, entry) or analyze_exam(entry, folder)
+                metrics = _cached_or_analysed(entry, folder, model_sha, analyze_exam)
             except UserError as exc:
                 if on_error is None:
                     raise

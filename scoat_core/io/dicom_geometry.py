@@ -21,12 +21,11 @@ raises :class:`GeometryError`.
 
 Trust rule (issue 14: never a plausible wrong number): **geometry that does not make a volume**
 gives a warning starting with :data:`~scoat_core.volume.NOT_VOLUMETRIC`
-(``Volume.volumetry_problems``; ``analyze()`` then marks the exam partial): a median step over
-:data:`MAX_VOLUMETRY_STEP_MM` (10 mm), over :data:`MAX_STEP_PER_THICKNESS` (3) times the
-SliceThickness, or slices whose number × median step misses their span by more than
-:data:`MAX_COVERAGE_ERROR_MM` (10 mm: gaps, holes left by unreadable files, or steps that
-vary), since the volume counts each slice as one median step. A pixel size taken from
-ImagerPixelSpacing (no PixelSpacing) is flagged the same way; no pixel size at all is refused.
+(``Volume.volumetry_problems``; ``analyze()`` then marks the exam partial): slices too far apart
+for their thickness or for volumetry, or whose gaps (holes left by unreadable files count) or
+varying steps miss their span, by the rule volume files share
+(:func:`scoat_core.io.volumetry.coverage_problems`). A pixel size taken from ImagerPixelSpacing
+(no PixelSpacing) is flagged the same way; no pixel size at all is refused.
 """
 
 from __future__ import annotations
@@ -39,6 +38,7 @@ from pydicom.dataset import Dataset
 from scoat_core.io.dicom_frames import Frame, float_or
 from scoat_core.io.errors import GeometryError
 from scoat_core.io.scan import functional_group_value
+from scoat_core.io.volumetry import coverage_problems
 from scoat_core.volume import NOT_VOLUMETRIC
 
 #: Same orientation when the direction cosines differ by less than this.
@@ -51,13 +51,6 @@ GAP_FACTOR = 1.5
 TILT_TOL_DEG = 0.5
 #: Start of the warning given to a single-slice series (the scan gives the same words).
 ONE_SLICE = "series has one slice"
-#: Slices further apart than this (mm, median step) do not make a volume for lung volumetry.
-MAX_VOLUMETRY_STEP_MM = 10.0
-#: Nor do slices more than this many times their SliceThickness apart (most tissue unimaged).
-MAX_STEP_PER_THICKNESS = 3.0
-#: Nor do slices whose number × median step differs from their span (plus one step) by more than
-#: this (mm): gaps and unreadable slices add up, and the volume would miss that much length.
-MAX_COVERAGE_ERROR_MM = 10.0
 
 
 @dataclass
@@ -214,7 +207,7 @@ def slice_spacing(g: Geometry, ds: Dataset, warns: list[str]) -> float:
             f"non-uniform slice spacing: steps from {steps.min():.3f} to {steps.max():.3f} mm; "
             f"the median {median:.3f} mm is used (slices not resampled)"
         )
-    warns.extend(_coverage_problems(steps, median, _slice_thickness(ds)))
+    warns.extend(coverage_problems(steps, median, _slice_thickness(ds)))
     return median
 
 
@@ -225,38 +218,6 @@ def _slice_thickness(ds: Dataset) -> float | None:
         value = functional_group_value(ds, "PixelMeasuresSequence", "SliceThickness")
     thickness = float_or(value, 0.0)
     return thickness if thickness > 0 else None
-
-
-def _coverage_problems(steps: np.ndarray, median: float, thickness: float | None) -> list[str]:
-    """:data:`NOT_VOLUMETRIC` warnings for slices that do not make a volume of what they span.
-
-    The volume counts every slice as one median step thick, so it is right only when the slices
-    are close (:data:`MAX_VOLUMETRY_STEP_MM`, :data:`MAX_STEP_PER_THICKNESS`) and their number
-    × median step matches their span (:data:`MAX_COVERAGE_ERROR_MM`).
-    """
-    out = []
-    if median > MAX_VOLUMETRY_STEP_MM:
-        out.append(
-            f"slices are {median:.3g} mm apart, more than the {MAX_VOLUMETRY_STEP_MM:g} mm "
-            "volumetry allows"
-        )
-    elif thickness is not None and median > MAX_STEP_PER_THICKNESS * thickness:
-        out.append(
-            f"slices are {median:.3g} mm apart but {thickness:.3g} mm thick (more than "
-            f"{MAX_STEP_PER_THICKNESS:g}× their thickness): most of the lungs is not imaged"
-        )
-    error = float(steps.sum()) - median * steps.size
-    if error > MAX_COVERAGE_ERROR_MM:
-        out.append(
-            f"gaps leave {error:.3g} mm of the scanned range without slices (more than "
-            f"{MAX_COVERAGE_ERROR_MM:g} mm): the volume would miss that length"
-        )
-    elif error < -MAX_COVERAGE_ERROR_MM:
-        out.append(
-            f"slice steps vary: counted as {median:.3g} mm each, the slices would make a volume "
-            f"{-error:.3g} mm longer than their span (more than {MAX_COVERAGE_ERROR_MM:g} mm)"
-        )
-    return [NOT_VOLUMETRIC + text for text in out]
 
 
 def tilt_warning(g: Geometry, ds: Dataset) -> str | None:

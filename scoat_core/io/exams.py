@@ -44,6 +44,9 @@ class SeriesEntry:
     warnings: list[str] = field(default_factory=list)
     record: object | None = None
     """The scan record (DICOM) or the path (volume file), for :func:`load_series`."""
+    content_hash: str | None = None
+    """:meth:`~scoat_core.volume.Volume.content_hash` of the CT, when it was read (a volume
+    file always; a DICOM series with ``load``): what the analyses of this CT are keyed on."""
 
     def to_json(self) -> dict[str, object]:
         """The documented JSON of ``scoat info``."""
@@ -228,6 +231,7 @@ def _entry_from_volume(path: Path, study_date: date | None) -> SeriesEntry:
         hu=vol.is_hu,
         warnings=list(vol.warnings),
         record=path,
+        content_hash=vol.content_hash(),
     )
 
 
@@ -255,6 +259,7 @@ def _load_selected(exam: ExamEntry, problems: list[FileProblem]) -> None:
         entry.selected = True
         entry.shape, entry.spacing_mm, entry.hu = vol.shape, vol.spacing, vol.is_hu
         entry.origin_mm = vol.origin
+        entry.content_hash = vol.content_hash()
         entry.warnings = _merge_warnings(entry.warnings, vol.warnings)
         return
 

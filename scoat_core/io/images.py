@@ -2,7 +2,9 @@
 
 Read and written through SimpleITK, which keeps spacing, origin and direction in LPS (NIfTI's
 RAS affine is converted on read and back on write). These files carry no exam date: the caller
-gives one, or a ``YYYYMMDD`` in the file name is used.
+gives one, or a ``YYYYMMDD`` in the file name is used. Their slices are held to the rule of
+DICOM stacks (:mod:`scoat_core.io.volumetry`): slices over 10 mm apart are read, but marked not
+volumetric (the exam is then partial).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from scoat_core.io.errors import (
     TruncatedFileError,
     UnsupportedFormatError,
 )
+from scoat_core.io.volumetry import uniform_stack_problems
 from scoat_core.volume import ExamInfo, Volume
 
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".nhdr")
@@ -150,6 +153,8 @@ def read_image(path: str | Path, *, study_date: date | None = None) -> Volume:
         volume.warnings.append("no exam date in the file or its name; give one")
     if volume.shape[0] == 1:
         volume.warnings.append("volume has one slice")
+    # the rule DICOM stacks follow: slices too far apart are read, but marked not volumetric
+    volume.warnings.extend(uniform_stack_problems(volume.shape[0], volume.spacing[2]))
     volume.info = ExamInfo(
         patient_id=patient_id_from_name(path),
         study_date=exam_date,

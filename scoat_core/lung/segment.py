@@ -41,6 +41,12 @@ PRE_CLOSE_MM = 3.0
 DEBRIS_ML = 5.0
 #: Plausible total volume (mL) of two fully scanned adult lungs.
 PLAUSIBLE_ML = (1500.0, 9000.0)
+#: The warnings of a scan that cuts the lungs (``LungResult.complete`` False), one per way.
+SINGLE_SLICE = "single slice: the volumes are those of this slice only"
+BEYOND_RANGE = "the lungs extend beyond the scanned range: volumes cover the scanned part only"
+FOV_CUT = "the field of view cuts the lungs: volumes cover the part inside the image only"
+CUT_WARNINGS = (SINGLE_SLICE, BEYOND_RANGE, FOV_CUT)
+
 CUBE = np.ones((3, 3, 3), dtype=bool)
 
 
@@ -226,17 +232,13 @@ def _lung_voxels(hu: np.ndarray) -> np.ndarray:
 def _complete(full: np.ndarray, warnings: list[str]) -> bool:
     """Whether the lungs lie wholly in the scan; adds a warning when they do not."""
     if full.shape[0] == 1:
-        warnings.append("single slice: the volumes are those of this slice only")
+        warnings.append(SINGLE_SLICE)
         return False
     if full[0].any() or full[-1].any():
-        warnings.append(
-            "the lungs extend beyond the scanned range: volumes cover the scanned part only"
-        )
+        warnings.append(BEYOND_RANGE)
         return False
     if full[:, :, 0].any() or full[:, :, -1].any() or full[:, 0].any() or full[:, -1].any():
-        warnings.append(
-            "the field of view cuts the lungs: volumes cover the part inside the image only"
-        )
+        warnings.append(FOV_CUT)
         return False
     return True
 

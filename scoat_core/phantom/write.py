@@ -7,6 +7,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from scoat_core.atomic import write_text
+
 from .generate import Phantom
 from .spec import LESION_LABELS, LUNG_LABELS
 
@@ -97,7 +99,7 @@ def write_phantom(
             phantom.lesion, folder / "lesion_mask.nii.gz", mask=True
         )
     truth = folder / "truth.json"
-    truth.write_text(json.dumps(truth_document(phantom, files, folder), indent=2) + "\n")
+    write_text(truth, json.dumps(truth_document(phantom, files, folder), indent=2) + "\n")
     files["truth"] = truth
     return files
 

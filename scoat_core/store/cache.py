@@ -4,13 +4,13 @@ writing the cache, the raw NIfTI reader, and removing unreferenced cache files.
 The cache is keyed on content: each read from the source hashes the CT (:func:`content_hash`,
 voxels and geometry) into the series row. When the source gives another hash than the one the
 cache and the analyses were made from (re-imported with the same UIDs but other pixels), the
-cache is dropped and the analyses count as stale. A re-import drops the cache reference, so the
-next load reads the source and checks.
+cache is dropped and the analyses count as stale. A re-import records the hash of each CT the
+import read (the app's import reads the selected series: its analyses are stale at once) and
+drops the cache reference, so the next load reads the source and checks.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -163,14 +163,9 @@ def cached_info_json(vol: Volume) -> dict[str, object]:
 
 
 def content_hash(vol: Volume) -> str:
-    """BLAKE2b of a CT as read: its voxel bytes, dtype, shape and geometry (about 1 GB/s)."""
-    array = np.ascontiguousarray(vol.array)
-    h = hashlib.blake2b(digest_size=16)
-    geometry = [np.round(np.asarray(v, float), 5).tolist()
-                for v in (vol.spacing, vol.origin, vol.direction)]
-    h.update(json.dumps([array.dtype.str, list(array.shape), geometry, bool(vol.is_hu)]).encode())
-    h.update(array.reshape(-1).view(np.uint8))
-    return h.hexdigest()
+    """The CT's :meth:`~scoat_core.volume.Volume.content_hash` (voxels and geometry), as the
+    import records it too."""
+    return vol.content_hash()
 
 
 def _read_nifti(path: Path, info: ExamInfo, *, is_hu: bool) -> Volume:

@@ -4,6 +4,7 @@ exams of an inventory that are probably already stored in another format."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sqlite3
 from pathlib import Path
@@ -16,6 +17,8 @@ from scoat_core.store.rows import SameExam, _abs, _iso, _measured, _now
 if TYPE_CHECKING:
     from scoat_core.io.exams import ExamEntry, Inventory, PatientEntry, SeriesEntry
 
+
+log = logging.getLogger(__name__)
 
 #: Two series are the same CT when their shapes are equal, their spacings within this (mm)...
 SAME_SPACING_MM = 1e-3
@@ -137,15 +140,17 @@ class ImportsMixin(PatientsMixin):
                        dropped: list[str]) -> int:
         """Insert or update a series; an update drops its CT cache (its path goes to
         ``dropped``), so that the next load reads the source again and compares the content
-        hash: the same UIDs may come with other pixels."""
+        hash: the same UIDs may come with other pixels. A re-import records the hash of the CT
+        it read (``content_hash``): other pixels make its analyses stale at once (a new series
+        gets its hash when first read from its source)."""
         source = _series_source(s)
         uid = s.info.series_uid
         if s.kind == "dicom" and uid:
-            row = db.execute("SELECT id, source, ct_cache FROM series WHERE exam_pk = ? AND"
-                             " series_uid = ?", (exam_pk, uid)).fetchone()
+            row = db.execute("SELECT * FROM series WHERE exam_pk = ? AND series_uid = ?",
+                             (exam_pk, uid)).fetchone()
         else:
             row = db.execute(
-                "SELECT id, source, ct_cache FROM series WHERE exam_pk = ? AND series_uid = ?"
+                "SELECT * FROM series WHERE exam_pk = ? AND series_uid = ?"
                 " AND source = ?",
                 (exam_pk, uid, source),
             ).fetchone()
@@ -168,6 +173,12 @@ class ImportsMixin(PatientsMixin):
             return int(cur.lastrowid)
         if not s.usable:
             values["selected"] = 0
+        if s.content_hash is not None:  # read by this import: other pixels are stale now
+            values["content_hash"] = s.content_hash
+            if row["content_hash"] not in (None, s.content_hash):
+                log.warning("series %s: %s now holds another CT than the one analysed (same "
+                            "UIDs, other voxels or geometry); its analysis is out of date",
+                            row["id"], source)
         if row["ct_cache"]:
             values["ct_cache"] = None
             dropped.append(row["ct_cache"])

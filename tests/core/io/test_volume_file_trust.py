@@ -145,3 +145,25 @@ def test_nan_voxels_are_refused_in_every_format(tmp_path, suffix):
     path = write_image(vol.derive(arr), tmp_path / f"nan{suffix}")
     with pytest.raises(InvalidValuesError, match=r"nan\.\w+(\.gz)?: 2 voxels are NaN or infinite"):
         read_image(path)
+
+
+# ---------------------------------------------------------- sparse stacks: the DICOM rule too
+@pytest.mark.parametrize("suffix", [".nii.gz", ".mha", ".nrrd"])
+@pytest.mark.parametrize(("slices", "step"), [(2, 260.0), (6, 12.0)])
+def test_slices_too_far_apart_are_read_but_not_volumetric(tmp_path, suffix, slices, step):
+    """A 2-slice stack 260 mm apart, or one 12 mm apart, cannot give whole-lung volumes."""
+    arr = ct().array[:slices]
+    path = write_image(Volume(arr, spacing=(0.7, 0.8, step)), tmp_path / f"PAT1_20200101{suffix}")
+    vol = read_image(path)
+    (problem,) = vol.volumetry_problems
+    assert problem == (f"no whole-lung volumetry: slices are {step:g} mm apart, more than the "
+                       "10 mm volumetry allows")
+    assert vol.shape[0] == slices and problem in vol.warnings
+    entry = find_exams(path, load=False).series()[0]
+    assert entry.usable and problem in entry.warnings  # listed, and flagged in `scoat info`
+
+
+@pytest.mark.parametrize("step", [2.5, 10.0])
+def test_slices_up_to_10_mm_apart_are_volumetric(tmp_path, step):
+    path = write_image(Volume(ct().array, spacing=(0.7, 0.8, step)), tmp_path / "v.nii.gz")
+    assert read_image(path).volumetry_problems == []
