@@ -50,6 +50,7 @@ def experiments() -> list[Experiment]:
     """In priority order: shipping candidates, then Table II, width, Table I, resolution."""
     e = [
         Experiment("scoat_net-w16", dict(BASE), full=True),
+        Experiment("scoat_net-w16-synth", {**BASE, "synthetic-consolidation": 0.5}, full=True),
         Experiment("scoat_net-w16-lr1e-3", {**BASE, "lr": 0.001, "restart-lr": 0.0001},
                    full=True),
         Experiment("unet-w16", {**BASE, "arch": "unet"}),
