@@ -1,4 +1,5 @@
-"""Helpers of the main-window tests: a store with analysed phantom patients, user clicks."""
+"""Helpers of the main-window tests: a store with analysed phantom patients, a shown window,
+user clicks."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from scoat_core.analysis.quantify import quantify
 from scoat_core.io.exams import find_exams
 from scoat_core.phantom import make_timeline, write_timeline
 from scoat_core.store import Store
+from tests.app.test_main_window import make_window
 
 #: Stage times saved with the phantom analyses (what an analysis measured on this machine).
 STAGE_SECONDS = {"lung mask": 10.0, "opacity": 30.0, "volumetry": 0.5}
@@ -50,6 +52,21 @@ def analysed_store(data_dir: Path, source: Path, truths: dict[str, list], sha: s
                 if (patient.patient_id, i) not in skip:
                     store.save_analysis(exam.selected.id, truth_result(phantoms[i], sha),
                                         "0.1.0")
+
+
+def shown_window(qtbot, **kwargs):
+    """A main window (``make_window``'s) shown at 1400×900 and exposed."""
+    window = make_window(qtbot, **kwargs)
+    window.resize(1400, 900)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def close(window) -> None:
+    """Close the window and its store."""
+    window.close()
+    window.store.close()
 
 
 def item_of(window, patient_id: str, exam_index: int | None = None) -> QTreeWidgetItem:

@@ -25,19 +25,6 @@ def tiny_model() -> LoadedModel:
     return LoadedModel(net, None, 0.5, {"name": "tiny", "width": 2, "sha256": "0" * 64})
 
 
-@pytest.fixture
-def app_env(tmp_path, monkeypatch):
-    """The app's data and settings in ``tmp_path`` (``SCOAT_APP_DATA``: the real path)."""
-    from PySide6.QtCore import QSettings
-
-    monkeypatch.setenv("SCOAT_APP_DATA", str(tmp_path / "data"))
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
-    yield tmp_path
-    QSettings.setDefaultFormat(QSettings.Format.NativeFormat)
-
-
 @pytest.fixture(scope="module")
 def exam_dir(tmp_path_factory) -> Path:
     from scoat_core.phantom import make_phantom, write_phantom

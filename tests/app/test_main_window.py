@@ -37,18 +37,6 @@ def timeline_dir(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture
-def app_env(tmp_path, monkeypatch):
-    from PySide6.QtCore import QSettings
-
-    monkeypatch.setenv("SCOAT_APP_DATA", str(tmp_path / "data"))
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
-    yield tmp_path
-    QSettings.setDefaultFormat(QSettings.Format.NativeFormat)
-
-
 def make_window(qtbot, **kwargs):
     from app.main_window import MainWindow
 

@@ -24,18 +24,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 N_SLICES = 12
 
 
-@pytest.fixture
-def app_env(tmp_path, monkeypatch):
-    from PySide6.QtCore import QSettings
-
-    monkeypatch.setenv("SCOAT_APP_DATA", str(tmp_path / "data"))
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
-    yield tmp_path
-    QSettings.setDefaultFormat(QSettings.Format.NativeFormat)
-
-
 def write_ct(folder: Path, *, patient: str = "P1", day: date = date(2020, 3, 1), seed: int = 0,
              manufacturer: str = "", model: str = "") -> list[Path]:
     """A small DICOM CT series (32×32 pixels, 12 slices 2 mm apart); paths in slice order."""

@@ -15,24 +15,10 @@ from PySide6.QtTest import QTest
 
 from scoat_core.analysis.measure import ELLIPSE, RULER, distance_mm, ellipse_stats, roi_text
 from tests.app.mouse import click, drag
-from tests.app.patients import analysed_store, click_item, phantom_patients
+from tests.app.patients import analysed_store, click_item, close, phantom_patients, shown_window
 from tests.app.test_main_window import wait_idle
-from tests.app.test_patient_views import close, shown_window
 
 A = "PHANTOM-0003"
-
-
-@pytest.fixture
-def app_env(tmp_path, monkeypatch):
-    """The app's data and settings in temporary folders (as in test_main_window)."""
-    from PySide6.QtCore import QSettings
-
-    monkeypatch.setenv("SCOAT_APP_DATA", str(tmp_path / "data"))
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
-    yield tmp_path
-    QSettings.setDefaultFormat(QSettings.Format.NativeFormat)
 
 
 def menu_action(window, menu_title: str, text: str):

@@ -14,23 +14,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox, QToolBar
 
-from tests.app.patients import analysed_store, click_item, click_tab, phantom_patients
-from tests.app.test_main_window import make_window, wait_idle
+from tests.app.patients import click_tab, phantom_patients
+from tests.app.test_main_window import wait_idle
 
 PATIENT = "PHANTOM-0003"
-
-
-@pytest.fixture
-def app_env(tmp_path, monkeypatch):
-    """The app's data and settings in temporary folders (as in test_main_window)."""
-    from PySide6.QtCore import QSettings
-
-    monkeypatch.setenv("SCOAT_APP_DATA", str(tmp_path / "data"))
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
-    yield tmp_path
-    QSettings.setDefaultFormat(QSettings.Format.NativeFormat)
 
 
 @pytest.fixture(scope="module")
@@ -40,21 +27,9 @@ def patient_dir(tmp_path_factory) -> tuple[Path, dict[str, list]]:
 
 
 @pytest.fixture
-def window(qtbot, app_env, patient_dir):
+def window(analysed_window, patient_dir):
     """The window on an analysed patient whose first exam is open in the viewer."""
-    from app.main_window import current_model_sha
-
-    root, truths = patient_dir
-    analysed_store(app_env / "data", root, truths, current_model_sha())
-    window = make_window(qtbot)
-    window.resize(1400, 900)
-    window.show()
-    qtbot.waitExposed(window)
-    click_item(qtbot, window, PATIENT, 0)
-    wait_idle(qtbot, window)
-    yield window
-    window.close()
-    window.store.close()
+    return analysed_window(patient_dir, PATIENT, 0)
 
 
 def menu_actions(window) -> list[QAction]:

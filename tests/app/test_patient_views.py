@@ -18,46 +18,22 @@ from tests.app.patients import (
     analysed_store,
     click_item,
     click_tab,
+    close,
     phantom_patients,
+    shown_window,
     single_slice,
     truth_result,
 )
-from tests.app.test_main_window import make_window, wait_idle
+from tests.app.test_main_window import wait_idle
 
 A, B = "PHANTOM-0003", "PHANTOM-0005"
 NAME_A, NAME_B = "PHANTOM-0003 · Phantom^Seed3", "PHANTOM-0005 · Phantom^Seed5"
-
-
-@pytest.fixture
-def app_env(tmp_path, monkeypatch):
-    """The app's data and settings in temporary folders (as in test_main_window)."""
-    from PySide6.QtCore import QSettings
-
-    monkeypatch.setenv("SCOAT_APP_DATA", str(tmp_path / "data"))
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
-    yield tmp_path
-    QSettings.setDefaultFormat(QSettings.Format.NativeFormat)
 
 
 @pytest.fixture(scope="module")
 def two_patients(tmp_path_factory) -> tuple[Path, dict[str, list]]:
     root = tmp_path_factory.mktemp("two-patients")
     return root, phantom_patients(root)
-
-
-def shown_window(qtbot, **kwargs):
-    window = make_window(qtbot, **kwargs)
-    window.resize(1400, 900)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
-
-
-def close(window) -> None:
-    window.close()
-    window.store.close()
 
 
 def pane_labels(window) -> list[str]:

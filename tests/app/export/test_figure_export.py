@@ -16,46 +16,25 @@ from PySide6.QtGui import QImage
 
 from scoat_core import display
 from scoat_core.report.figure import scale_bar
-from tests.app.patients import analysed_store, click_item, click_tab
-from tests.app.test_main_window import make_window, wait_idle
-from tests.app.test_menu_actions import PATIENT, action, app_env, patient_dir  # noqa: F401
+from tests.app.patients import click_item, click_tab
+from tests.app.test_main_window import wait_idle
+from tests.app.test_menu_actions import PATIENT, action, patient_dir  # noqa: F401
 
 PNG_ACTION = "&Export current view as PNG…"
 MASKS_ACTION = "Export &masks (NIfTI + DICOM SEG)…"
 DPI = 200  # not a multiple of 96: sizes are rounded, not truncated
 
 
-def open_window(qtbot, env: Path, patients: tuple[Path, dict], skip=frozenset()):
-    """The window on the patient's first exam (analysed, open in the Viewer)."""
-    from app.main_window import current_model_sha
-
-    root, truths = patients
-    analysed_store(env / "data", root, truths, current_model_sha(), skip=skip)
-    window = make_window(qtbot)
-    window.resize(1400, 900)
-    window.show()
-    qtbot.waitExposed(window)
-    click_item(qtbot, window, PATIENT, 0)
-    wait_idle(qtbot, window)
-    return window
-
-
 @pytest.fixture
-def window(qtbot, app_env, patient_dir):  # noqa: F811
+def window(analysed_window, patient_dir):  # noqa: F811
     """The first exam analysed (open in the Viewer), the second not."""
-    window = open_window(qtbot, app_env, patient_dir, skip={(PATIENT, 1)})
-    yield window
-    window.close()
-    window.store.close()
+    return analysed_window(patient_dir, PATIENT, 0, skip={(PATIENT, 1)})
 
 
 @pytest.fixture
-def window_both(qtbot, app_env, patient_dir):  # noqa: F811
+def window_both(analysed_window, patient_dir):  # noqa: F811
     """Both exams analysed: Compare shows them."""
-    window = open_window(qtbot, app_env, patient_dir)
-    yield window
-    window.close()
-    window.store.close()
+    return analysed_window(patient_dir, PATIENT, 0)
 
 
 def save_png_to(monkeypatch, path: Path) -> list[str]:

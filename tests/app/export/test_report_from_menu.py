@@ -19,24 +19,12 @@ pytest.importorskip("pyqtgraph")
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox
 
-from tests.app.patients import analysed_store, click_item, phantom_patients
-from tests.app.test_main_window import make_window, wait_idle
+from tests.app.patients import phantom_patients
+from tests.app.test_main_window import wait_idle
 
 PATIENT = "PHANTOM-0003"
 N_EXAMS = 4
 HAS_POPPLER = shutil.which("pdftotext") is not None
-
-
-@pytest.fixture
-def app_env(tmp_path, monkeypatch):
-    from PySide6.QtCore import QSettings
-
-    monkeypatch.setenv("SCOAT_APP_DATA", str(tmp_path / "data"))
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
-    yield tmp_path
-    QSettings.setDefaultFormat(QSettings.Format.NativeFormat)
 
 
 @pytest.fixture(scope="module")
@@ -46,23 +34,12 @@ def patient_dir(tmp_path_factory) -> tuple[Path, dict[str, list]]:
 
 
 @pytest.fixture
-def window(qtbot, app_env, patient_dir):
+def window(analysed_window, patient_dir):
     """The window on the analysed patient (truth masks), the Viewer tab current: the Timeline
     tab is never shown."""
-    from app.main_window import current_model_sha
-
-    root, truths = patient_dir
-    analysed_store(app_env / "data", root, truths, current_model_sha())
-    window = make_window(qtbot)
-    window.resize(1400, 900)
-    window.show()
-    qtbot.waitExposed(window)
-    click_item(qtbot, window, PATIENT)
-    wait_idle(qtbot, window)
+    window = analysed_window(patient_dir, PATIENT)
     assert window.tabs.currentWidget() is not window.timeline
-    yield window
-    window.close()
-    window.store.close()
+    return window
 
 
 def pdf_action(window) -> QAction:
