@@ -118,7 +118,8 @@ class PatientBrowser(QTreeWidget):
         for column in range(self.columnCount()):
             title = header.sectionSizeHint(column)
             texts = [metrics.horizontalAdvance(item.text(column)) for item in items]
-            indent = self.indentation() if column == 0 else 0
+            # exam rows sit one level in, after the root decoration: two indentations
+            indent = 2 * self.indentation() if column == 0 else 0
             wanted = max([title, *(t + indent + 16 for t in texts)])
             self.setColumnWidth(column, min(max(wanted, COLUMN_MIN), COLUMN_MAX))
 

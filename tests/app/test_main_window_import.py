@@ -204,6 +204,9 @@ def test_the_patient_list_shows_whole_texts_and_counts_exams(qtbot, app_env, tmp
             assert item.toolTip(column) == text
             assert width >= metrics.horizontalAdvance(text) or 250 <= width <= 400, (column, text)
     assert 250 <= browser.columnWidth(2) <= 400  # the very long one is cut, whole in its tooltip
+    for item in exams:  # the exam date, one level in, is never cut
+        assert browser.columnWidth(0) >= metrics.horizontalAdvance(item.text(0)) \
+            + 2 * browser.indentation()
     assert browser.columnWidth(2) < metrics.horizontalAdvance(max(texts, key=len))
     window.close()
     window.store.close()
