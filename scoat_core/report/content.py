@@ -29,7 +29,13 @@ import numpy as np
 from scoat_core import display
 from scoat_core.analysis.quantify import HIGH_OPACITY_HU
 from scoat_core.followup.changes import ExamPoint, timeline_changes
-from scoat_core.followup.table import NOT_APPLICABLE, is_partial, metric, severity_of
+from scoat_core.followup.table import (
+    NOT_APPLICABLE,
+    is_partial,
+    metric,
+    partial_reason,
+    severity_of,
+)
 from scoat_core.report.images import IntervalChange, KeyImage, PixelMM, slice_image
 from scoat_core.volume import Volume
 
@@ -297,7 +303,7 @@ def metric_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
         m = exam.metrics
         ch = consecutive[i - 1] if i > 0 and i - 1 < len(consecutive) else None
         rows.append([
-            exam.label,
+            f"{exam.label} (PARTIAL)" if is_partial(m) else exam.label,
             exam.study_date.isoformat() if exam.study_date else "—",
             "—" if day is None else str(day),
             _num(m.get("lov_ml")), _num(m.get("po_percent")), _num(m.get("pho_percent")),
@@ -338,10 +344,18 @@ def split_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
     return list(SPLIT_HEADER), rows
 
 
+def partial_lines(data: ReportData) -> list[str]:
+    """One line per partial exam (marked PARTIAL in the table): why its volumes are not the
+    whole lungs'."""
+    return [f"{exam.label} is PARTIAL, its volumes are not the whole lungs': "
+            f"{partial_reason(exam.metrics)}." for exam in data.exams if is_partial(exam.metrics)]
+
+
 def summary_lines(data: ReportData) -> list[str]:
-    """One-sentence overall change (last exam against the baseline) and the trend rule."""
+    """One-sentence overall change (last exam against the baseline), the trend rule, and why
+    any partial exam is partial."""
     if len(data.exams) < 2:
-        return ["Single exam: no change to report."]
+        return ["Single exam: no change to report.", *partial_lines(data)]
     last = data.changes["from_baseline"][-1]
     days = f" over {last['days']} days" if last["days"] is not None else ""
     rel = last["relative_lov_percent"]
@@ -352,6 +366,7 @@ def summary_lines(data: ReportData) -> list[str]:
         "Trend: progression / absorption when LOV changes by ≥ 10 mL and PO by ≥ 1 pp in the "
         "same direction, stable otherwise; not comparable when an exam covers only part of the "
         "lungs. PO: opacity as % of lung volume; PHO: part above −200 HU.",
+        *partial_lines(data),
     ]
 
 

@@ -208,3 +208,15 @@ def test_split_table_reads_consolidation_under_its_former_name():
     data = build_report(PID, NAME, [former], MODEL, "0.1.0")
     _, rows = split_table(data)
     assert rows[0][2:5] == ["250.2", "59.8", "19.3"]
+
+
+def test_a_partial_exam_is_marked_in_the_table_and_says_why():
+    whole = _exam("whole", date(2020, 2, 1), 120.0, 3.0)
+    partial = _exam("sparse", date(2020, 2, 15), 310.0, 8.0)
+    reason = "no whole-lung volumetry: slices 260 mm apart"
+    partial.metrics.update(lungs_complete=False, warnings=[reason])
+    data = build_report(PID, NAME, [whole, partial], MODEL, "0.1.0")
+    _, rows = metric_table(data)
+    assert rows[0][0] == "whole" and rows[1][0] == "sparse (PARTIAL)"
+    notes = [line for line in summary_lines(data) if "PARTIAL" in line]
+    assert len(notes) == 1 and "sparse" in notes[0] and reason in notes[0]
