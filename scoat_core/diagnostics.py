@@ -183,8 +183,12 @@ def model_line(info: dict[str, Any] | None = None) -> str:
 
 
 def version_line(prog: str = "scoat") -> str:
-    """One line for ``--version``: program, version and the shipped model."""
-    return f"{prog} {__version__}, model {model_line()}"
+    """One line for ``--version`` (under 78 characters, so argparse keeps it one line):
+    program, version and the shipped model's name and SHA-256 prefix."""
+    info = model_info()
+    if "error" in info:
+        return f"{prog} {__version__}, model {model_line(info)}"
+    return f"{prog} {__version__}, model {info['name']} (SHA-256 {str(info['sha256'])[:12]})"
 
 
 def torch_info(device: str = "auto") -> dict[str, str]:

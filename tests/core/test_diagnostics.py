@@ -54,7 +54,8 @@ def test_missing_manifest_is_reported_not_raised(tmp_path):
 
 def test_version_line_names_program_version_and_model():
     line = diagnostics.version_line("scoat")
-    assert line.startswith(f"scoat {scoat_core.__version__}, model scoat_net-w16 (")
+    name = diagnostics.model_info()["name"]
+    assert line.startswith(f"scoat {scoat_core.__version__}, model {name} (SHA-256 ")
     assert "\n" not in line and len(line) < 78  # argparse re-wraps longer version strings
 
 

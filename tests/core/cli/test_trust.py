@@ -112,7 +112,7 @@ def test_a_changed_copy_of_the_shipped_model_is_refused(ct, tmp_path, capsys):
         assert main(["analyze", str(path), "--out", str(tmp_path / "o"), "--weights",
                      str(copy), *extra]) == 1
         (line,) = _err_lines(capsys)
-        assert "claims to be scoat_net-w16 but its SHA-256 differs" in line
+        assert f"claims to be {entry['name']} but its SHA-256 differs" in line
 
 
 def test_timeline_lists_an_unreadable_exam_with_its_reason(ct, weights, tmp_path, capsys):

@@ -56,7 +56,8 @@ def shipped_copy(tmp_path_factory):
 
 def test_shipped_default_loads_verified():
     checked = load_checked()
-    assert checked.verified and checked.info["name"] == "scoat_net-w16"
+    default = read_manifest(shipped_models_dir() / MANIFEST_NAME)["default"]
+    assert checked.verified and checked.info["name"] == default
     assert checked.pixel_mm == 1.4 and checked.input_scale == 0.5
 
 
@@ -73,8 +74,8 @@ def test_changed_copy_claiming_the_shipped_name_is_refused(shipped_copy, tmp_pat
     shutil.copy2(shipped_copy[0], path)
     _flip_bit_in_a_tensor(path, bit)
     for trust in (False, True):  # not even with the flag: it would be reported as the shipped
-        with pytest.raises(WeightsError, match=r"claims to be scoat_net-w16 but its SHA-256 "
-                           r"differs from the shipped model's"):
+        with pytest.raises(WeightsError, match=rf"claims to be {shipped_copy[1]['name']} but its "
+                           r"SHA-256 differs from the shipped model's"):
             load_checked(path, trust_unverified=trust)
 
 
