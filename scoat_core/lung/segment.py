@@ -41,6 +41,8 @@ PRE_CLOSE_MM = 3.0
 DEBRIS_ML = 5.0
 #: Plausible total volume (mL) of two fully scanned adult lungs.
 PLAUSIBLE_ML = (1500.0, 9000.0)
+#: Start of the warnings that the lung volume is implausible (recomputed when the mask changes).
+IMPLAUSIBLE_VOLUME = "lung volume "
 #: The warnings of a scan that cuts the lungs (``LungResult.complete`` False), one per way.
 SINGLE_SLICE = "single slice: the volumes are those of this slice only"
 BEYOND_RANGE = "the lungs extend beyond the scanned range: volumes cover the scanned part only"
@@ -127,7 +129,7 @@ def add_evidence(result: LungResult, volume: Volume, evidence: np.ndarray) -> Lu
     """``result`` with the opacity ``evidence`` (boolean, the CT's grid) that touches a lung
     added to it (:func:`scoat_core.lung.evidence.include_evidence`); volumes recomputed."""
     labels = include_evidence(result.labels.array, volume.array, evidence)
-    warnings = [w for w in result.warnings if "implausibly" not in w]
+    warnings = [w for w in result.warnings if not w.startswith(IMPLAUSIBLE_VOLUME)]
     return _result(result.labels.derive(labels), warnings, result.complete)
 
 
@@ -249,7 +251,7 @@ def _result(labels: Volume, warnings: list[str], complete: bool) -> LungResult:
     left = float(np.count_nonzero(labels.array == LEFT)) * vml
     total = right + left
     if complete and total < PLAUSIBLE_ML[0]:
-        warnings.append(f"lung volume {total:.0f} mL is implausibly small")
+        warnings.append(f"{IMPLAUSIBLE_VOLUME}{total:.0f} mL is implausibly small")
     if complete and total > PLAUSIBLE_ML[1]:
-        warnings.append(f"lung volume {total:.0f} mL is implausibly large")
+        warnings.append(f"{IMPLAUSIBLE_VOLUME}{total:.0f} mL is implausibly large")
     return LungResult(labels, right, left, total, warnings, complete)
