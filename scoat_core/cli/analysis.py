@@ -116,12 +116,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             continue
         files = (volume.source_files or entry.record.files) if entry.kind == "dicom" else None
         write_analysis(result, volume, out, source_files=files)
-        warn_partial(entry.source, result.to_json())
+        metrics_json = result.to_json()
+        warn_partial(entry.source, metrics_json)
         m = result.metrics
         summaries.append(f"{volume.info.patient_id} {volume.info.study_date}: lung "
                          f"{m.lung_volume_ml:.0f} mL, LOV {m.lov_ml:.1f} mL, PO "
                          f"{m.po_percent:.1f} %, {result.seconds:.1f} s on {result.device} -> "
-                         f"{out}{flag_text(exam_flags(result.to_json()))}")
+                         f"{out}{flag_text(exam_flags(metrics_json))}")
     print("\n".join(summaries))
     return exit_status(len(summaries), failures)
 
