@@ -39,7 +39,6 @@ class MeasureLayer(QObject):
     added = Signal(object)  # a Measurement just drawn (no id yet)
     removed = Signal(object)  # a Measurement the user deleted
     selection_changed = Signal(object)  # the selected Measurement, or None
-    cleared = Signal()  # the pane's volume changed: its measurements are gone
 
     def __init__(self, view: SliceView) -> None:
         super().__init__(view)
@@ -55,17 +54,17 @@ class MeasureLayer(QObject):
 
     # ------------------------------------------------------------------ state
     def enabled(self) -> bool:
-        """Measurements are drawn on an axial pane showing a volume."""
-        return self._view.plane == "axial" and self._view.volume() is not None
+        """Measurements are drawn on a measurable (axial) pane showing a volume."""
+        return self._view.measurable and self._view.volume() is not None
 
     def tool(self) -> str:
         return self._tool
 
     def set_tool(self, kind: str) -> None:
-        """Turn tool ``kind`` (``ruler``, ``ellipse``) on, ``""`` off (only on an axial pane)."""
+        """Turn tool ``kind`` (``ruler``, ``ellipse``) on, ``""`` off (measurable panes only)."""
         if kind and kind not in KINDS:
             raise ValueError(f"unknown measurement tool {kind!r}; known: {KINDS}")
-        kind = kind if self._view.plane == "axial" else ""
+        kind = kind if self._view.measurable else ""
         self._start = self._end = None
         if kind == self._tool:
             return
@@ -91,7 +90,6 @@ class MeasureLayer(QObject):
     def clear(self) -> None:
         """The volume changed: forget its measurements (the tool stays on)."""
         self.set_measurements([])
-        self.cleared.emit()
 
     def replace(self, old: Measurement, new: Measurement | None) -> None:
         """``old`` becomes ``new`` (e.g. with its stored id); None removes it (no signal)."""
@@ -147,7 +145,7 @@ class MeasureLayer(QObject):
 
     def handle_key(self, key: int) -> bool:
         """M / E (tool on or off), Esc, Delete or Backspace; False for any other key."""
-        if key in _TOOL_KEYS and self._view.plane == "axial":
+        if key in _TOOL_KEYS and self._view.measurable:
             kind = _TOOL_KEYS[key]
             self.set_tool("" if self._tool == kind else kind)
             return True

@@ -49,7 +49,6 @@ class MeasureTools(QObject):
         layer.selection_changed.connect(lambda m: self.delete.setEnabled(m is not None))
         layer.added.connect(self._save)
         layer.removed.connect(self._forget)
-        layer.cleared.connect(self._cleared)
         self._show_tool(layer.tool())
 
     @staticmethod
@@ -66,10 +65,6 @@ class MeasureTools(QObject):
         self._exam = (exam_pk, series_pk)
         self.layer.set_measurements(self.store.measurements(exam_pk, series_pk))
 
-    def escape(self) -> bool:
-        """Esc from the window: leave the drawing, the tool or the selection (False: none)."""
-        return self.layer.escape()
-
     def _choose(self, kind: str) -> None:
         self.layer.set_tool(kind)
         if kind:
@@ -80,9 +75,6 @@ class MeasureTools(QObject):
         self.ruler.setChecked(kind == RULER)
         self.ellipse.setChecked(kind == ELLIPSE)
         self.leave.setEnabled(bool(kind))
-
-    def _cleared(self) -> None:
-        self._exam = None  # until show_exam: a volume shown without an exam keeps nothing
 
     def _save(self, m: Measurement) -> None:
         if self._exam is None:

@@ -94,8 +94,11 @@ class SliceView(QWidget):
     overlay_style_changed = Signal(str, float, bool, bool)  # mode, alpha, show_lung, show_high
     hover_changed = Signal(str)  # HU and position under the mouse, "" when off the image
 
-    def __init__(self, plane: str = "axial", parent: QWidget | None = None) -> None:
+    def __init__(self, plane: str = "axial", parent: QWidget | None = None, *,
+                 measurable: bool = False) -> None:
         super().__init__(parent)
+        #: Whether the measurement tools work here (the Viewer's axial pane; not Compare's).
+        self.measurable = measurable and plane == "axial"
         if plane not in _NORMAL_AXIS:
             raise ValueError(f"plane must be axial, coronal or sagittal, got {plane!r}")
         self._plane: display.Plane = plane  # type: ignore[assignment]

@@ -45,7 +45,7 @@ class ViewerPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.axial, self.coronal = SliceView("axial"), SliceView("coronal")
+        self.axial, self.coronal = SliceView("axial", measurable=True), SliceView("coronal")
         self.sagittal = SliceView("sagittal")
         self.panes = (self.axial, self.coronal, self.sagittal)
         self._layout = DEFAULT_LAYOUT

@@ -26,7 +26,7 @@ def volume() -> Volume:
 
 @pytest.fixture
 def pane(qtbot) -> SliceView:
-    view = SliceView("axial")
+    view = SliceView("axial", measurable=True)
     qtbot.addWidget(view)
     view.resize(480, 420)
     view.set_volume(volume())
