@@ -106,7 +106,10 @@ def export_analysis(store: Any, series: SeriesRow, row: AnalysisRow, out_dir: st
     out = check_output_dir(out_dir)
     volume = store.load_volume(series) if volume is None else volume
     lung, opacity = store.load_masks(row)
-    files, note = dicom_source_files(series)
+    # a CT read from its DICOM files knows them (as scoat analyze uses them); one read from
+    # the cache does not, so the source folder is scanned for the series
+    known = list(volume.source_files or []) if series.kind == "dicom" else []
+    files, note = (known, "") if known else dicom_source_files(series)
     try:
         written = write_analysis(stored_result(row, lung, opacity), volume, out,
                                  source_files=files or None)
