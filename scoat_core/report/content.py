@@ -184,8 +184,10 @@ def key_images(ct: Volume, lung: Volume | np.ndarray, opacity: Volume | np.ndarr
 
 
 def report_exam(metrics: dict[str, Any], ct: Volume, lung: Volume | np.ndarray,
-                opacity: Volume | np.ndarray, label: str = "") -> ReportExam:
-    """A :class:`ReportExam` from an analysis (``AnalysisResult.to_json()``) and its volumes."""
+                opacity: Volume | np.ndarray, label: str = "", *,
+                images: bool = True) -> ReportExam:
+    """A :class:`ReportExam` from an analysis (``AnalysisResult.to_json()``) and its volumes;
+    without ``images`` no own key images are rendered (the caller sets matched levels)."""
     exam = metrics.get("exam") or ct.info.to_json()
     study = exam.get("study_date")
     study_date = date.fromisoformat(study) if isinstance(study, str) and study else None
@@ -193,19 +195,20 @@ def report_exam(metrics: dict[str, Any], ct: Volume, lung: Volume | np.ndarray,
     maker = str(exam.get("manufacturer") or "").split()
     scanner = " ".join(x for x in (maker[0] if maker else "", str(exam.get("model") or ""))
                        if x.strip())
-    keys = key_images(ct, lung, opacity)
-    nz, ny = ct.shape[0], ct.shape[1]
-    return ReportExam(
+    out = ReportExam(
         label=label or (study_date.isoformat() if study_date else "exam"),
         study_date=study_date, scanner=scanner, kernel=str(exam.get("kernel") or ""),
         slice_thickness_mm=exam.get("slice_thickness_mm"), metrics=metrics,
-        axial_rgb=keys.axial_rgb, coronal_rgb=keys.coronal_rgb,
-        axial_pixel_mm=keys.axial_pixel_mm, coronal_pixel_mm=keys.coronal_pixel_mm,
         axial_letters=display.orientation_letters(ct.direction, "axial"),
         coronal_letters=display.orientation_letters(ct.direction, "coronal"),
-        axial_caption=f"axial {keys.axial_index + 1}/{nz}",
-        coronal_caption=f"coronal {keys.coronal_index + 1}/{ny}",
     )
+    if images:
+        keys = key_images(ct, lung, opacity)
+        out.axial_rgb, out.coronal_rgb = keys.axial_rgb, keys.coronal_rgb
+        out.axial_pixel_mm, out.coronal_pixel_mm = keys.axial_pixel_mm, keys.coronal_pixel_mm
+        out.axial_caption = f"axial {keys.axial_index + 1}/{ct.shape[0]}"
+        out.coronal_caption = f"coronal {keys.coronal_index + 1}/{ct.shape[1]}"
+    return out
 
 
 # ------------------------------------------------------------------------- building

@@ -74,17 +74,12 @@ def _coronal_worth_it(point: TimePoint) -> bool:
 
 
 def _exam(point: TimePoint, levels: ExamLevels) -> ReportExam:
-    exam = report_exam(point.metrics or {}, point.volume,
-                       _mask(point.lung) if point.lung is not None
-                       else np.zeros(point.volume.shape, np.uint8),
-                       _mask(point.opacity) if point.opacity is not None
-                       else np.zeros(point.volume.shape, np.uint8), point.label)
+    exam = report_exam(point.metrics or {}, point.volume, point.lung, point.opacity,
+                       point.label, images=False)  # the images are the matched levels
     exam.levels = [_image(point, "axial", level) for level in levels.axial]
-    if _coronal_worth_it(point):
-        exam.coronal_level = _image(point, "coronal", levels.coronal)
-    else:
-        exam.coronal_rgb = None  # a strip a few slices high: no coronal image
-        exam.coronal_level = None
+    # a strip a few slices high gets no coronal image
+    exam.coronal_level = (_image(point, "coronal", levels.coronal)
+                          if _coronal_worth_it(point) else None)
     exam.level_note = levels.note
     return exam
 
