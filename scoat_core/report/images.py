@@ -99,17 +99,19 @@ def slice_image(ct: Volume, lung: np.ndarray, opacity: np.ndarray | None, plane:
                 change: np.ndarray | None = None) -> tuple[np.ndarray, PixelMM]:
     """RGB uint8 of slice ``index`` in lung window and its (row, column) pixel size in mm:
     the ``opacity`` (boolean) overlaid, or with ``change`` (labels on ``ct``'s grid) the change
-    colours instead; cropped to the exam's lungs when ``crop``."""
-    lung = np.asarray(lung) > 0
+    colours instead; cropped to the exam's lungs when ``crop``. Masks may be boolean or labels
+    (non-zero counts)."""
+    lung = np.asarray(lung)  # thresholded per slice below: no whole-volume pass per image
     width, level = display.PRESETS["lung"]
     hu = display.extract(ct.array, plane, index)
-    lung2d = display.extract(lung, plane, index)
+    lung2d = display.extract(lung, plane, index) > 0
     gray = display.window_to_uint8(hu, width, level)
     if change is not None:
         image = _blend(display.compose(gray), display.extract(change, plane, index))
         image = _contour(image, lung2d)
     else:
-        opac2d = None if opacity is None else display.extract(opacity, plane, index)
+        opac2d = None if opacity is None else display.extract(np.asarray(opacity), plane,
+                                                              index) > 0
         high = opac2d & (hu > high_hu) if high_hu is not None and opac2d is not None else None
         image = display.compose(gray, opacity=opac2d, high=high, lung=lung2d, mode="fill")
     pix = display.pixel_size_mm(ct.spacing, plane)

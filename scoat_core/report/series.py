@@ -60,10 +60,9 @@ def _image(point: TimePoint, plane: display.Plane, level: MappedSlice,
         return KeyImage(None, letters=letters, plane=plane,
                         baseline_index=level.baseline_index, note=level.note)
     lung = _mask(point.lung)
-    lung = np.zeros(point.volume.shape, bool) if lung is None else lung > 0
-    opacity = _mask(point.opacity)
-    rgb, pixel = slice_image(point.volume, lung, None if opacity is None else opacity > 0,
-                             plane, level.index, change=change)
+    lung = np.zeros(point.volume.shape, bool) if lung is None else lung
+    rgb, pixel = slice_image(point.volume, lung, _mask(point.opacity), plane, level.index,
+                             change=change)
     return KeyImage(rgb, pixel, letters, _caption(point, plane, level.index), plane,
                     level.index, level.baseline_index, level.note)
 
